@@ -1,0 +1,31 @@
+# The two commands of the README: `make demo` runs the main job, `make test` runs the tests.
+# Each bootstraps .venv from requirements.lock first (quick and silent once done).
+VENV := .venv
+PY := $(VENV)/bin/python
+export TF_USE_LEGACY_KERAS := 1
+export TF_CPP_MIN_LOG_LEVEL := 2
+
+.PHONY: bootstrap demo test test-unit lint bench lock
+
+bootstrap:
+	@bin/bootstrap
+
+demo: bootstrap
+	$(VENV)/bin/clickpipe demo
+
+test: bootstrap
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -m "unit or integration or e2e"
+
+test-unit: bootstrap
+	$(PY) -m pytest -m unit
+
+lint: bootstrap
+	$(VENV)/bin/ruff check .
+
+bench: bootstrap
+	$(PY) -m benchmarks.run
+
+# Re-resolve the pinned stack after editing pyproject.toml dependencies.
+lock: bootstrap
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.10 --no-header -o requirements.lock
