@@ -164,7 +164,8 @@ class ClickpipeConfig(_Section):
 
     @property
     def model_base_path(self) -> str:
-        return self.serving.model_base_path or str(Path(self.pipeline.home) / "serving-models" / self.serving.model_name)
+        default = Path(self.pipeline.home) / "serving-models" / self.serving.model_name
+        return self.serving.model_base_path or str(default)
 
     def registry(self) -> FeatureRegistry:
         """The feature registry built from this config."""

@@ -1,0 +1,169 @@
+"""The clickpipe DAG, built in exactly one place for every runner."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from components.baseline.component import FindProductionModel
+from components.ingest.component import ImpressionsGen
+from components.report.component import ComparisonReport
+from tfx import v1 as tfx
+
+from pipeline import eval_config
+from pipeline.config import ClickpipeConfig
+
+TRANSFORM_FN = "trainer.preprocessing.preprocessing_fn"
+RUN_FN = "trainer.run.run_fn"
+
+
+@dataclass(frozen=True)
+class RunTarget:
+    """Where and how one pipeline run executes.
+
+    Attributes:
+        pipeline_root: where TFX writes artifacts (a local folder or gs://).
+        metadata_path: the ML Metadata SQLite file; empty on Kubeflow, which brings its own.
+        span: "latest" or a concrete month; the local runner resolves it before building
+            so that a new month invalidates the cache, Kubeflow resolves it at run time.
+        fingerprint: a digest of the span's files, only part of the cache key.
+        beam_args: Beam pipeline args for every Beam-based component.
+    """
+
+    pipeline_root: str
+    metadata_path: str = ""
+    span: str = "latest"
+    fingerprint: str = ""
+    beam_args: tuple[str, ...] = ()
+
+    @classmethod
+    def local(cls, config: ClickpipeConfig, span: str, fingerprint: str) -> RunTarget:
+        """The embedded default: SQLite metadata under the pipeline home."""
+        return cls(
+            pipeline_root=config.pipeline.pipeline_root,
+            metadata_path=config.pipeline.metadata_path,
+            span=span,
+            fingerprint=fingerprint,
+            beam_args=tuple(config.pipeline.beam_args),
+        )
+
+    @classmethod
+    def kubeflow(cls, config: ClickpipeConfig) -> RunTarget:
+        """Kubeflow: spans resolved by the ingestion executor at run time."""
+        return cls(pipeline_root=config.kubeflow.pipeline_root, span=config.dataset.span)
+
+
+def create_pipeline(config: ClickpipeConfig, target: RunTarget) -> tfx.dsl.Pipeline:
+    """Builds the clickpipe TFX pipeline.
+
+    Args:
+        config: the validated project config.
+        target: where the run executes (see `RunTarget`).
+
+    Returns:
+        The pipeline, ready for `LocalDagRunner().run` or `KubeflowV2DagRunner().run`.
+    """
+    registry = config.registry()
+    dataset = config.dataset
+
+    # Reads the month(s) from GCS or a folder, joins creatives, quarantines bad rows.
+    ingest = ImpressionsGen(
+        source=dataset.source,
+        impressions_pattern=dataset.impressions_pattern,
+        span=target.span,
+        window=dataset.window,
+        eval_percent=dataset.eval_percent,
+        max_quarantined_fraction=dataset.max_quarantined_fraction,
+        registry=json.dumps(registry.to_dict()),
+        fingerprint=target.fingerprint,
+    ).with_id("IngestImpressions")
+
+    # Statistics over every split, for validation and drift.
+    statistics = tfx.components.StatisticsGen(
+        examples=ingest.outputs["examples"]
+    ).with_id("ComputeStatistics")
+
+    # The schema the data must follow.
+    schema = tfx.components.SchemaGen(
+        statistics=statistics.outputs["statistics"], infer_feature_shape=True
+    ).with_id("InferSchema")
+
+    # Anomalies of this span against the schema.
+    validate = tfx.components.ExampleValidator(
+        statistics=statistics.outputs["statistics"], schema=schema.outputs["schema"]
+    ).with_id("ValidateImpressions")
+
+    # Preprocessing inside the graph, so serving takes raw features.
+    transform = tfx.components.Transform(
+        examples=ingest.outputs["examples"],
+        schema=schema.outputs["schema"],
+        preprocessing_fn=TRANSFORM_FN,
+        custom_config={"registry": registry.to_dict()},
+    ).with_id("TransformFeatures")
+
+    # The Keras model on tabular, text and creative features.
+    trainer = tfx.components.Trainer(
+        run_fn=RUN_FN,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(),
+        eval_args=tfx.proto.EvalArgs(),
+        custom_config={"registry": registry.to_dict(), "training": config.training.model_dump()},
+    ).with_id("TrainModel")
+
+    # The model now in production, read from the pushed-model records (no Resolver node).
+    baseline = FindProductionModel(model_base_path=config.model_base_path).with_id(
+        "FindProductionModel"
+    )
+
+    # TFMA: absolute thresholds, and relative ones against the production model.
+    evaluator = tfx.components.Evaluator(
+        examples=ingest.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=baseline.outputs["model"],
+        eval_config=eval_config.build(config, has_baseline=True),
+    ).with_id("EvaluateModel")
+
+    # Only a blessed model reaches the serving model base path.
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(
+                base_directory=config.model_base_path
+            )
+        ),
+    ).with_id("PushModel")
+
+    # The HTML comparison of candidate and production model a person opens.
+    report = ComparisonReport(
+        evaluation=evaluator.outputs["evaluation"],
+        blessing=evaluator.outputs["blessing"],
+    ).with_id("CompareModels")
+
+    components = [
+        ingest,
+        statistics,
+        schema,
+        validate,
+        transform,
+        trainer,
+        baseline,
+        evaluator,
+        pusher,
+        report,
+    ]
+    metadata = (
+        tfx.orchestration.metadata.sqlite_metadata_connection_config(target.metadata_path)
+        if target.metadata_path
+        else None
+    )
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline.name,
+        pipeline_root=target.pipeline_root,
+        components=components,
+        enable_cache=config.pipeline.enable_cache,
+        metadata_connection_config=metadata,
+        beam_pipeline_args=list(target.beam_args),
+    )

@@ -1,0 +1,231 @@
+"""The run summary a person reads in ten seconds, built from ML Metadata after a run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline import metadata
+from pipeline.runner import RunOutcome
+
+# Node ids from pipeline.pipeline; the summary reads their latest outputs.
+INGEST, STATISTICS, VALIDATE = "IngestImpressions", "ComputeStatistics", "ValidateImpressions"
+TRAIN, BASELINE, EVALUATE = "TrainModel", "FindProductionModel", "EvaluateModel"
+PUSH, REPORT = "PushModel", "CompareModels"
+
+# TFMA metric names as configured in pipeline.eval_config, in the order shown.
+KEY_METRICS = ("auc", "binary_crossentropy", "auc_pr", "mean_prediction", "mean_label", "example_count")
+
+
+@dataclass
+class RunSummary:
+    """Everything the summary prints, as plain values (also used by tests)."""
+
+    span: str
+    months: list[str]
+    succeeded: bool
+    error: str = ""
+    failed_node: str = ""
+    rows: dict[str, int] = field(default_factory=dict)
+    quarantined_by_reason: dict[str, int] = field(default_factory=dict)
+    split_rows: dict[str, int] = field(default_factory=dict)
+    anomalies: dict[str, list[str]] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    baseline_metrics: dict[str, float] = field(default_factory=dict)
+    limits: dict[str, float] = field(default_factory=dict)
+    has_baseline: bool = False
+    blessed: bool | None = None
+    failures: list[str] = field(default_factory=list)
+    pushed_version: str = ""
+    pushed_path: str = ""
+    report_path: str = ""
+    model_path: str = ""
+    examples_uri: str = ""
+    log_path: str = ""
+
+    @property
+    def exit_state(self) -> str:
+        """'failed', 'not-blessed' or 'pushed'."""
+        if not self.succeeded:
+            return "failed"
+        return "pushed" if self.pushed_version else "not-blessed"
+
+
+def _prop(artifact: metadata.Artifact, name: str, default=None):
+    if name in artifact.properties:
+        value = artifact.properties[name]
+        kind = value.WhichOneof("value")
+        return getattr(value, kind) if kind else default
+    return metadata.custom_property(artifact, name, default)
+
+
+def _split_counts(statistics_uri: str) -> dict[str, int]:
+    import tensorflow_data_validation as tfdv
+
+    counts = {}
+    for split_dir in sorted(Path(statistics_uri).glob("Split-*")):
+        stats = tfdv.load_stats_binary(str(split_dir / "FeatureStats.pb"))
+        counts[split_dir.name.removeprefix("Split-")] = sum(
+            d.num_examples for d in stats.datasets
+        )
+    return counts
+
+
+def _anomalies(anomalies_uri: str) -> dict[str, list[str]]:
+    import tensorflow_data_validation as tfdv
+
+    found = {}
+    for split_dir in sorted(Path(anomalies_uri).glob("Split-*")):
+        anomalies = tfdv.load_anomalies_binary(str(split_dir / "SchemaDiff.pb"))
+        for name, info in anomalies.anomaly_info.items():
+            found.setdefault(name, []).append(f"{split_dir.name.removeprefix('Split-')}: {info.short_description}")
+    return found
+
+
+def _overall_metrics(evaluation_uri: str) -> tuple[dict[str, float], dict[str, float]]:
+    """Candidate and baseline metrics of the overall slice."""
+    import tensorflow_model_analysis as tfma
+
+    candidate, baseline = {}, {}
+    for metrics_for_slice in tfma.load_metrics(evaluation_uri):
+        if metrics_for_slice.slice_key.single_slice_keys:
+            continue
+        for key_and_value in metrics_for_slice.metric_keys_and_values:
+            key, value = key_and_value.key, key_and_value.value
+            if key.HasField("sub_key") or not value.HasField("double_value"):
+                continue
+            if key.is_diff:
+                continue
+            target = baseline if "baseline" in key.model_name else candidate
+            target[key.name] = value.double_value.value
+    return candidate, baseline
+
+
+def collect(config, outcome: RunOutcome, ground_truth_dir: str | None = None) -> RunSummary:
+    """Reads the run's artifacts from ML Metadata into a `RunSummary`."""
+    summary = RunSummary(
+        span=outcome.span,
+        months=outcome.months,
+        succeeded=outcome.succeeded,
+        error=outcome.error,
+        failed_node=outcome.failed_node,
+        log_path=outcome.log_path,
+    )
+    store = metadata.open_store(config.pipeline.metadata_path)
+    name = config.pipeline.name
+
+    def record(node_id):
+        found = metadata.latest_node_record(store, name, node_id)
+        return found if found and found.state in ("COMPLETE", "CACHED") else None
+
+    if ingest := record(INGEST):
+        examples = ingest.output("examples")
+        summary.examples_uri = examples.uri
+        for key in ("rows_read", "rows_written", "rows_quarantined"):
+            summary.rows[key.removeprefix("rows_")] = int(_prop(examples, key, 0))
+        for prop_name in examples.custom_properties:
+            if prop_name.startswith("quarantined_"):
+                count = int(_prop(examples, prop_name, 0))
+                if count:
+                    summary.quarantined_by_reason[prop_name.removeprefix("quarantined_")] = count
+    if statistics := record(STATISTICS):
+        summary.split_rows = _split_counts(statistics.output("statistics").uri)
+    if validate := record(VALIDATE):
+        summary.anomalies = _anomalies(validate.output("anomalies").uri)
+    if train := record(TRAIN):
+        summary.model_path = train.output("model").uri
+    if evaluate := record(EVALUATE):
+        summary.metrics, summary.baseline_metrics = _overall_metrics(evaluate.output("evaluation").uri)
+        summary.has_baseline = bool(summary.baseline_metrics)
+        summary.blessed = bool(_prop(evaluate.output("blessing"), "blessed", 0))
+        if not summary.blessed:
+            from pipeline.blessing import explain
+
+            summary.failures = [str(f) for f in explain(evaluate.output("evaluation").uri)]
+    if push := record(PUSH):
+        pushed = push.output("pushed_model")
+        if int(_prop(pushed, "pushed", 0)):
+            summary.pushed_version = str(_prop(pushed, "pushed_version", ""))
+            summary.pushed_path = str(_prop(pushed, "pushed_destination", ""))
+    if report := record(REPORT):
+        summary.report_path = str(Path(report.output("report").uri) / "report.html")
+    if ground_truth_dir and summary.examples_uri:
+        summary.limits = eval_split_limits(config, summary.examples_uri, ground_truth_dir)
+    return summary
+
+
+def eval_split_limits(config, examples_uri: str, ground_truth_dir: str) -> dict[str, float]:
+    """Best achievable AUC and log-loss on the eval split, from the generator's ground truth."""
+    import tensorflow as tf
+    from datagen.limits import best_achievable, read_ground_truth
+
+    truth = read_ground_truth(ground_truth_dir)
+    id_key, label_key = config.dataset.example_id, config.dataset.label
+    probabilities, labels = [], []
+    files = tf.io.gfile.glob(str(Path(examples_uri) / "Split-eval" / "*"))
+    for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
+        example = tf.train.Example.FromString(record.numpy())
+        impression = example.features.feature[id_key].bytes_list.value[0].decode()
+        if impression in truth:
+            probabilities.append(truth[impression])
+            labels.append(example.features.feature[label_key].int64_list.value[0])
+    if not labels:
+        return {}
+    return best_achievable(probabilities, labels)
+
+
+def render(summary: RunSummary) -> str:
+    """The summary as a few lines of text."""
+    state = {"failed": "FAILED", "not-blessed": "completed, NOT blessed", "pushed": "completed, blessed and pushed"}
+    lines = [f"clickpipe run on span {summary.span} — {state[summary.exit_state]}"]
+    if summary.error:
+        where = f" in {summary.failed_node}" if summary.failed_node else ""
+        lines.append(f"  error      failed{where}: {summary.error.splitlines()[0][:300]}")
+    if summary.rows:
+        rows = summary.rows
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(summary.quarantined_by_reason.items()))
+        lines.append(
+            f"  data       months {', '.join(summary.months)}: read {rows.get('read', 0)}, "
+            f"written {rows.get('written', 0)}, quarantined {rows.get('quarantined', 0)}"
+            + (f" ({reasons})" if reasons else "")
+        )
+    if summary.split_rows:
+        lines.append("  splits     " + ", ".join(f"{k} {v}" for k, v in summary.split_rows.items()))
+    if summary.rows or summary.anomalies:
+        if summary.anomalies:
+            described = "; ".join(f"{k} ({' / '.join(v)})" for k, v in sorted(summary.anomalies.items()))
+            lines.append(f"  anomalies  {len(summary.anomalies)}: {described}")
+        else:
+            lines.append("  anomalies  none")
+    if summary.metrics:
+        lines.append("  model      " + _metric_line(summary.metrics, summary.limits))
+        if summary.has_baseline:
+            lines.append("  production " + _metric_line(summary.baseline_metrics, {}))
+        else:
+            lines.append("  production none yet: absolute thresholds only")
+    if summary.blessed is not None:
+        if summary.blessed:
+            lines.append("  blessing   blessed")
+        else:
+            lines.append("  blessing   NOT blessed, nothing pushed:")
+            lines.extend(f"               {failure}" for failure in summary.failures or ["(see the report)"])
+    if summary.pushed_version:
+        lines.append(f"  pushed     version {summary.pushed_version} -> {summary.pushed_path}")
+    if summary.report_path:
+        lines.append(f"  report     {summary.report_path}")
+    lines.append(f"  log        {summary.log_path}")
+    return "\n".join(lines)
+
+
+def _metric_line(metrics: dict[str, float], limits: dict[str, float]) -> str:
+    parts = []
+    for name, label in (("auc", "AUC"), ("binary_crossentropy", "log-loss"), ("auc_pr", "AUC-PR")):
+        if name in metrics:
+            text = f"{label} {metrics[name]:.4f}"
+            limit = limits.get({"auc": "auc", "binary_crossentropy": "log_loss"}.get(name, ""))
+            if limit:
+                text += f" (best achievable {limit:.4f})"
+            parts.append(text)
+    if "mean_prediction" in metrics and "mean_label" in metrics:
+        parts.append(f"mean prediction {metrics['mean_prediction']:.4f} vs label {metrics['mean_label']:.4f}")
+    return ", ".join(parts) or "no metrics"
