@@ -59,18 +59,16 @@ def run_and_report(config: ClickpipeConfig, ground_truth: str | None) -> int:
     """Runs the pipeline once, prints the summary, returns the exit code."""
     _prepare_environment()
     from components.ingest.spans import SpanError
-
-    from pipeline import summary as run_summary
     from pipeline.runner import run_local
+    from pipeline.summary import render
 
     print(f"clickpipe: running {config.pipeline.name} on {config.dataset.source} (span {config.dataset.span})")
     try:
-        outcome = run_local(config)
+        outcome = run_local(config, ground_truth=ground_truth)
     except SpanError as exc:
         raise UserError(str(exc)) from None
-    summary = run_summary.collect(config, outcome, ground_truth)
-    print(run_summary.render(summary), flush=True)
-    return {"failed": EXIT_FAILED, "not-blessed": EXIT_NOT_BLESSED, "pushed": EXIT_OK}[summary.exit_state]
+    print(render(outcome.summary), flush=True)
+    return {"failed": EXIT_FAILED, "not-blessed": EXIT_NOT_BLESSED, "pushed": EXIT_OK}[outcome.summary.exit_state]
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from components.baseline.component import FindProductionModel
-from components.ingest.component import ImpressionsGen
-from components.report.component import ComparisonReport
 from tfx import v1 as tfx
 
+from components.baseline.component import FindProductionModel
+from components.baseline.evaluator import OptionalBaselineEvaluator
+from components.ingest.component import ImpressionsGen
+from components.push.component import PushModel
+from components.report.component import ComparisonReport
 from pipeline import eval_config
 from pipeline.config import ClickpipeConfig
 
@@ -28,6 +30,8 @@ class RunTarget:
             so that a new month invalidates the cache, Kubeflow resolves it at run time.
         fingerprint: a digest of the span's files, only part of the cache key.
         beam_args: Beam pipeline args for every Beam-based component.
+        production: a digest of the model in production, only part of the cache key of
+            the production-model lookup ("" on Kubeflow, which looks it up every run).
     """
 
     pipeline_root: str
@@ -35,16 +39,20 @@ class RunTarget:
     span: str = "latest"
     fingerprint: str = ""
     beam_args: tuple[str, ...] = ()
+    production: str = ""
 
     @classmethod
     def local(cls, config: ClickpipeConfig, span: str, fingerprint: str) -> RunTarget:
         """The embedded default: SQLite metadata under the pipeline home."""
+        from components.baseline import records
+
         return cls(
             pipeline_root=config.pipeline.pipeline_root,
             metadata_path=config.pipeline.metadata_path,
             span=span,
             fingerprint=fingerprint,
             beam_args=tuple(config.pipeline.beam_args),
+            production=records.fingerprint(config.model_base_path),
         )
 
     @classmethod
@@ -113,12 +121,12 @@ def create_pipeline(config: ClickpipeConfig, target: RunTarget) -> tfx.dsl.Pipel
     ).with_id("TrainModel")
 
     # The model now in production, read from the pushed-model records (no Resolver node).
-    baseline = FindProductionModel(model_base_path=config.model_base_path).with_id(
-        "FindProductionModel"
-    )
+    baseline = FindProductionModel(
+        model_base_path=config.model_base_path, fingerprint=target.production
+    ).with_id("FindProductionModel")
 
-    # TFMA: absolute thresholds, and relative ones against the production model.
-    evaluator = tfx.components.Evaluator(
+    # TFMA: absolute thresholds, and relative ones against the production model when there is one.
+    evaluator = OptionalBaselineEvaluator(
         examples=ingest.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=baseline.outputs["model"],
@@ -126,20 +134,21 @@ def create_pipeline(config: ClickpipeConfig, target: RunTarget) -> tfx.dsl.Pipel
     ).with_id("EvaluateModel")
 
     # Only a blessed model reaches the serving model base path.
-    pusher = tfx.components.Pusher(
+    pusher = PushModel(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(
-                base_directory=config.model_base_path
-            )
-        ),
+        model_base_path=config.model_base_path,
+        examples=ingest.outputs["examples"],
+        evaluation=evaluator.outputs["evaluation"],
     ).with_id("PushModel")
 
     # The HTML comparison of candidate and production model a person opens.
     report = ComparisonReport(
         evaluation=evaluator.outputs["evaluation"],
         blessing=evaluator.outputs["blessing"],
+        model=trainer.outputs["model"],
+        baseline_model=baseline.outputs["model"],
+        examples=ingest.outputs["examples"],
     ).with_id("CompareModels")
 
     components = [

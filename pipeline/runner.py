@@ -15,8 +15,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 from pipeline.config import ClickpipeConfig
+
+if TYPE_CHECKING:
+    from pipeline.summary import RunSummary
 
 # TFX's LocalDagRunner and launcher log these format strings for every node.
 _RUNNING = "Component %s is running."
@@ -44,6 +48,7 @@ class RunOutcome:
     nodes: dict[str, NodeProgress] = field(default_factory=dict)
     error: str = ""
     failed_node: str = ""
+    summary: RunSummary | None = None
 
     @property
     def succeeded(self) -> bool:
@@ -94,8 +99,12 @@ def print_progress(node: NodeProgress) -> None:
 
 
 @contextlib.contextmanager
-def logs_to_file(log_path: Path) -> Iterator[None]:
-    """Sends Python logging and the process's stderr (TF/C++ logs) to `log_path`."""
+def logs_to_file(log_path: Path) -> Iterator[TextIO]:
+    """Sends Python logging, stdout and stderr (TF/C++ logs too) to `log_path`.
+
+    Yields:
+        A stream to the terminal that was stdout, for progress lines.
+    """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
@@ -103,46 +112,65 @@ def logs_to_file(log_path: Path) -> Iterator[None]:
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.handlers = [file_handler]
     root.setLevel(logging.INFO)
+    # TFX reports node progress at INFO on the absl logger; keep it there whatever else changes.
     absl_logger = logging.getLogger("absl")
-    absl_saved = absl_logger.propagate
+    absl_saved = absl_logger.propagate, absl_logger.level
     absl_logger.propagate = True
+    absl_logger.setLevel(logging.INFO)
     logging.captureWarnings(True)
+    sys.stdout.flush()
     sys.stderr.flush()
-    saved_stderr = os.dup(2)
+    saved_fds = os.dup(1), os.dup(2)
+    terminal = os.fdopen(os.dup(saved_fds[0]), "w", buffering=1)
     with open(log_path, "ab") as raw:
+        os.dup2(raw.fileno(), 1)
         os.dup2(raw.fileno(), 2)
     try:
-        yield
+        yield terminal
     finally:
+        sys.stdout.flush()
         sys.stderr.flush()
-        os.dup2(saved_stderr, 2)
-        os.close(saved_stderr)
+        os.dup2(saved_fds[0], 1)
+        os.dup2(saved_fds[1], 2)
+        for fd in saved_fds:
+            os.close(fd)
+        terminal.close()
         logging.captureWarnings(False)
         root.handlers, root.level = saved_handlers, saved_level
-        absl_logger.propagate = absl_saved
+        absl_logger.propagate, _ = absl_saved
+        absl_logger.setLevel(absl_saved[1])
         file_handler.close()
+
+
+def _to_terminal(terminal: TextIO, on_event: Callable[[NodeProgress], None]) -> Callable[[NodeProgress], None]:
+    """Runs `on_event` with `print` going to the terminal instead of the log."""
+
+    def call(node: NodeProgress) -> None:
+        with contextlib.redirect_stdout(terminal):
+            on_event(node)
+
+    return call
 
 
 def run_local(
     config: ClickpipeConfig,
     on_event: Callable[[NodeProgress], None] = print_progress,
+    ground_truth: str | None = None,
 ) -> RunOutcome:
-    """Runs the pipeline once with LocalDagRunner on the config's span.
+    """Runs the pipeline once with LocalDagRunner on the config's span and reads back the result.
 
     Args:
         config: the validated config; `dataset.span` may be "latest".
         on_event: called on every component state change.
+        ground_truth: the generator's ground-truth folder, for the best achievable metrics.
 
     Returns:
-        What ran, how long it took, and the error if a component failed.
+        What ran, how long it took, the error if a component failed, and the run summary.
 
     Raises:
         components.ingest.spans.SpanError: the source, prefix or span does not exist.
     """
     from components.ingest.spans import resolve_spans
-    from tfx import v1 as tfx
-
-    from pipeline.pipeline import RunTarget, create_pipeline
 
     dataset = config.dataset
     selection = resolve_spans(dataset.source, dataset.impressions_pattern, dataset.span, dataset.window)
@@ -152,11 +180,17 @@ def run_local(
     outcome = RunOutcome(
         pipeline_name=config.pipeline.name, span=span, months=list(selection.months), log_path=str(log_path)
     )
-    target = RunTarget.local(config, span=span, fingerprint=selection.fingerprint)
-    pipeline = create_pipeline(config, target)
-    handler = ProgressHandler(on_event)
     absl_logger = logging.getLogger("absl")
-    with logs_to_file(log_path):
+    with logs_to_file(log_path) as terminal:
+        # Imported here so that TensorFlow's start-up noise lands in the log too.
+        from tfx import v1 as tfx
+
+        from pipeline import summary
+        from pipeline.pipeline import RunTarget, create_pipeline
+
+        target = RunTarget.local(config, span=span, fingerprint=selection.fingerprint)
+        pipeline = create_pipeline(config, target)
+        handler = ProgressHandler(_to_terminal(terminal, on_event))
         absl_logger.addHandler(handler)
         try:
             tfx.orchestration.LocalDagRunner().run(pipeline)
@@ -166,5 +200,6 @@ def run_local(
             outcome.error = f"{type(exc).__name__}: {exc}"
         finally:
             absl_logger.removeHandler(handler)
-    outcome.nodes = handler.nodes
+        outcome.nodes = handler.nodes
+        outcome.summary = summary.collect(config, outcome, ground_truth)
     return outcome

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline import metadata
-from pipeline.runner import RunOutcome
+
+if TYPE_CHECKING:
+    from pipeline.runner import RunOutcome
 
 # Node ids from pipeline.pipeline; the summary reads their latest outputs.
 INGEST, STATISTICS, VALIDATE = "IngestImpressions", "ComputeStatistics", "ValidateImpressions"
 TRAIN, BASELINE, EVALUATE = "TrainModel", "FindProductionModel", "EvaluateModel"
 PUSH, REPORT = "PushModel", "CompareModels"
 
-# TFMA metric names as configured in pipeline.eval_config, in the order shown.
-KEY_METRICS = ("auc", "binary_crossentropy", "auc_pr", "mean_prediction", "mean_label", "example_count")
 
 
 @dataclass
@@ -72,33 +73,14 @@ def _split_counts(statistics_uri: str) -> dict[str, int]:
 
 
 def _anomalies(anomalies_uri: str) -> dict[str, list[str]]:
-    import tensorflow_data_validation as tfdv
+    from tensorflow_metadata.proto.v0 import anomalies_pb2
 
     found = {}
     for split_dir in sorted(Path(anomalies_uri).glob("Split-*")):
-        anomalies = tfdv.load_anomalies_binary(str(split_dir / "SchemaDiff.pb"))
+        anomalies = anomalies_pb2.Anomalies.FromString((split_dir / "SchemaDiff.pb").read_bytes())
         for name, info in anomalies.anomaly_info.items():
             found.setdefault(name, []).append(f"{split_dir.name.removeprefix('Split-')}: {info.short_description}")
     return found
-
-
-def _overall_metrics(evaluation_uri: str) -> tuple[dict[str, float], dict[str, float]]:
-    """Candidate and baseline metrics of the overall slice."""
-    import tensorflow_model_analysis as tfma
-
-    candidate, baseline = {}, {}
-    for metrics_for_slice in tfma.load_metrics(evaluation_uri):
-        if metrics_for_slice.slice_key.single_slice_keys:
-            continue
-        for key_and_value in metrics_for_slice.metric_keys_and_values:
-            key, value = key_and_value.key, key_and_value.value
-            if key.HasField("sub_key") or not value.HasField("double_value"):
-                continue
-            if key.is_diff:
-                continue
-            target = baseline if "baseline" in key.model_name else candidate
-            target[key.name] = value.double_value.value
-    return candidate, baseline
 
 
 def collect(config, outcome: RunOutcome, ground_truth_dir: str | None = None) -> RunSummary:
@@ -135,13 +117,15 @@ def collect(config, outcome: RunOutcome, ground_truth_dir: str | None = None) ->
     if train := record(TRAIN):
         summary.model_path = train.output("model").uri
     if evaluate := record(EVALUATE):
-        summary.metrics, summary.baseline_metrics = _overall_metrics(evaluate.output("evaluation").uri)
-        summary.has_baseline = bool(summary.baseline_metrics)
-        summary.blessed = bool(_prop(evaluate.output("blessing"), "blessed", 0))
-        if not summary.blessed:
-            from pipeline.blessing import explain
+        from components.report import results
 
-            summary.failures = [str(f) for f in explain(evaluate.output("evaluation").uri)]
+        evaluation = results.load(evaluate.output("evaluation").uri)
+        overall = evaluation.metrics.get(results.OVERALL, {})
+        summary.metrics = overall.get(results.CANDIDATE, {})
+        summary.baseline_metrics = overall.get(results.BASELINE, {})
+        summary.has_baseline = evaluation.has_baseline
+        summary.blessed = bool(_prop(evaluate.output("blessing"), "blessed", 0))
+        summary.failures = [str(failure) for failure in evaluation.failures]
     if push := record(PUSH):
         pushed = push.output("pushed_model")
         if int(_prop(pushed, "pushed", 0)):
@@ -157,6 +141,7 @@ def collect(config, outcome: RunOutcome, ground_truth_dir: str | None = None) ->
 def eval_split_limits(config, examples_uri: str, ground_truth_dir: str) -> dict[str, float]:
     """Best achievable AUC and log-loss on the eval split, from the generator's ground truth."""
     import tensorflow as tf
+
     from datagen.limits import best_achievable, read_ground_truth
 
     truth = read_ground_truth(ground_truth_dir)

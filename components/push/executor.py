@@ -1,0 +1,80 @@
+"""Executor of PushModel: a thin adapter over `components.baseline.records`."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from absl import logging
+from tfx import types
+from tfx.dsl.components.base import base_executor
+from tfx.types import artifact_utils
+from tfx.utils import path_utils
+
+from components.baseline import records
+
+# Overall metrics copied into the push record, by TFMA metric name.
+RECORD_METRICS = ("auc", "auc_pr", "binary_crossentropy", "example_count", "mean_prediction", "mean_label")
+
+
+def is_blessed(artifacts: list[types.Artifact] | None) -> bool:
+    """Whether the single blessing artifact says `blessed` (absent input: no veto)."""
+    if not artifacts:
+        return True
+    return bool(artifact_utils.get_single_instance(artifacts).get_int_custom_property("blessed"))
+
+
+def span_of(examples: list[types.Artifact] | None) -> str:
+    """The months the model was trained on, from the ingestion output."""
+    if not examples:
+        return ""
+    artifact = artifact_utils.get_single_instance(examples)
+    if artifact.has_custom_property("span_months"):
+        return artifact.get_string_custom_property("span_months")
+    return str(artifact.span)
+
+
+def overall_metrics(evaluation: list[types.Artifact] | None) -> dict[str, float]:
+    """The candidate's overall metrics from the Evaluator's output."""
+    if not evaluation:
+        return {}
+    from components.report import results
+
+    loaded = results.load(artifact_utils.get_single_instance(evaluation).uri)
+    candidate = loaded.metrics.get(results.OVERALL, {}).get(results.CANDIDATE, {})
+    return {name: candidate[name] for name in RECORD_METRICS if name in candidate}
+
+
+class Executor(base_executor.BaseExecutor):
+    """Copies the model into a new version folder when both blessings allow it."""
+
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
+        pushed = artifact_utils.get_single_instance(output_dict["pushed_model"])
+        if not (is_blessed(input_dict.get("model_blessing")) and is_blessed(input_dict.get("infra_blessing"))):
+            logging.info("Model not blessed: nothing pushed.")
+            pushed.set_int_custom_property("pushed", 0)
+            return
+        model = artifact_utils.get_single_instance(input_dict["model"])
+        model_dir = path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model))
+        base = exec_properties["model_base_path"]
+        version = records.next_version(base)
+        target = records.version_path(base, version)
+        record = records.PushRecord(
+            version=version,
+            span=span_of(input_dict.get("examples")),
+            run_id=str(self._context.pipeline_run_id or "") if self._context else "",
+            pushed_at=records.now(),
+            blessed=True,
+            metrics=overall_metrics(input_dict.get("evaluation")),
+            model_uri=model.uri,
+        )
+        records.copy_version(model_dir, target, record)
+        pushed.set_int_custom_property("pushed", 1)
+        pushed.set_string_custom_property("pushed_destination", target)
+        pushed.set_string_custom_property("pushed_version", str(version))
+        logging.info("Model pushed to %s.", os.path.abspath(target) if "://" not in target else target)
