@@ -17,6 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from absl import logging as absl_logging
+
 from pipeline.config import ClickpipeConfig
 
 if TYPE_CHECKING:
@@ -112,11 +114,12 @@ def logs_to_file(log_path: Path) -> Iterator[TextIO]:
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.handlers = [file_handler]
     root.setLevel(logging.INFO)
-    # TFX reports node progress at INFO on the absl logger; keep it there whatever else changes.
+    # TFX reports node progress at INFO on the absl logger. Set absl's verbosity flag, not only
+    # the logger level: TensorFlow's SavedModel export saves and restores that flag.
     absl_logger = logging.getLogger("absl")
-    absl_saved = absl_logger.propagate, absl_logger.level
+    absl_saved = absl_logger.propagate, absl_logging.get_verbosity()
     absl_logger.propagate = True
-    absl_logger.setLevel(logging.INFO)
+    absl_logging.set_verbosity(absl_logging.INFO)
     logging.captureWarnings(True)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -137,8 +140,8 @@ def logs_to_file(log_path: Path) -> Iterator[TextIO]:
         terminal.close()
         logging.captureWarnings(False)
         root.handlers, root.level = saved_handlers, saved_level
-        absl_logger.propagate, _ = absl_saved
-        absl_logger.setLevel(absl_saved[1])
+        absl_logger.propagate = absl_saved[0]
+        absl_logging.set_verbosity(absl_saved[1])
         file_handler.close()
 
 
