@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "pipeline.cli_gcs",
     "serving.cli",
     "kubeflow.cli",
+    "pipeline.cli_models",
 )
 
 EXIT_OK = 0

@@ -32,6 +32,8 @@ class RunTarget:
         beam_args: Beam pipeline args for every Beam-based component.
         production: a digest of the model in production, only part of the cache key of
             the production-model lookup ("" on Kubeflow, which looks it up every run).
+        report_view_image: on Kubeflow, the image of the step that shows the comparison
+            report in the KFP UI (a container component, which LocalDagRunner cannot run).
     """
 
     pipeline_root: str
@@ -40,6 +42,7 @@ class RunTarget:
     fingerprint: str = ""
     beam_args: tuple[str, ...] = ()
     production: str = ""
+    report_view_image: str = ""
 
     @classmethod
     def local(cls, config: ClickpipeConfig, span: str, fingerprint: str) -> RunTarget:
@@ -58,7 +61,11 @@ class RunTarget:
     @classmethod
     def kubeflow(cls, config: ClickpipeConfig) -> RunTarget:
         """Kubeflow: spans resolved by the ingestion executor at run time."""
-        return cls(pipeline_root=config.kubeflow.pipeline_root, span=config.dataset.span)
+        return cls(
+            pipeline_root=config.kubeflow.pipeline_root,
+            span=config.dataset.span,
+            report_view_image=config.kubeflow.image,
+        )
 
 
 def create_pipeline(config: ClickpipeConfig, target: RunTarget) -> tfx.dsl.Pipeline:
@@ -163,6 +170,15 @@ def create_pipeline(config: ClickpipeConfig, target: RunTarget) -> tfx.dsl.Pipel
         pusher,
         report,
     ]
+    if target.report_view_image:
+        from components.report.kubeflow_view import report_view_component
+
+        # The report as an HTML/Markdown output in the Kubeflow UI.
+        components.append(
+            report_view_component(target.report_view_image)(report=report.outputs["report"]).with_id(
+                "ShowComparisonReport"
+            )
+        )
     metadata = (
         tfx.orchestration.metadata.sqlite_metadata_connection_config(target.metadata_path)
         if target.metadata_path

@@ -32,7 +32,6 @@ NODES = [
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory):
     from datagen.generator import GeneratorSettings, generate
-
     from pipeline.runner import run_local
 
     work = tmp_path_factory.mktemp("e2e")

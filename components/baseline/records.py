@@ -1,0 +1,210 @@
+"""Pushed-model records under the serving model base path: which model is in production.
+
+Layout (TF Serving's): ``<base>/<version>/`` with a numeric version and ``saved_model.pb``
+written last, so a version without it is still being written and does not count. Beside the
+model, the Pusher writes a record ``<base>/<version>/assets.extra/clickpipe_push.json``
+(`PushRecord`); TF Serving ignores it.
+
+TF Serving's default version policy serves the highest numeric version, so that is the model
+in production. A rollback re-pushes an earlier version's files as a new highest version whose
+record says ``rollback_of``: TF Serving picks it up like any push, and the history stays in
+the records. Works on a local folder or gs:// through TFX's `fileio`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+
+RECORD_PATH = os.path.join("assets.extra", "clickpipe_push.json")
+SCHEMA_VERSION = 1
+SAVED_MODEL = "saved_model.pb"
+
+
+class RecordError(ValueError):
+    """A rollback or record request a user must fix; the message names the version."""
+
+
+@dataclass(frozen=True)
+class PushRecord:
+    """What was pushed as one serving version.
+
+    Attributes:
+        version: the numeric version folder name (TF Serving's model version).
+        span: the data span the model was trained on, e.g. ``2026-10``.
+        run_id: the pipeline run that pushed it.
+        pushed_at: when, as an ISO-8601 UTC timestamp.
+        blessed: whether the Evaluator blessed it (the Pusher pushes only blessed models).
+        metrics: key overall metrics of the candidate at push time (TFMA names).
+        model_uri: the Trainer's model artifact the files came from.
+        rollback_of: for a rollback, the earlier version whose files these are.
+        path: where the version lives; filled in when read, not stored.
+    """
+
+    version: int
+    span: str = ""
+    run_id: str = ""
+    pushed_at: str = ""
+    blessed: bool = True
+    metrics: dict[str, float] = field(default_factory=dict)
+    model_uri: str = ""
+    rollback_of: int | None = None
+    path: str = field(default="", compare=False)
+
+    def to_json(self) -> str:
+        """The record file's content."""
+        data = asdict(self)
+        data.pop("path")
+        return json.dumps({"schema": SCHEMA_VERSION, **data}, indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, path: str = "") -> PushRecord:
+        """Parses a record file; unknown keys from newer writers are ignored."""
+        data = json.loads(text)
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "path"}
+        return cls(**known, path=path)
+
+
+def now() -> str:
+    """The current UTC time as a record timestamp."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _fileio():
+    from tfx.dsl.io import fileio
+
+    return fileio
+
+
+def _numeric_versions(model_base_path: str) -> list[int]:
+    fileio = _fileio()
+    if not fileio.isdir(model_base_path):
+        return []
+    names = (name.rstrip("/") for name in fileio.listdir(model_base_path))
+    return sorted(int(name) for name in names if name.isdigit())
+
+
+def version_path(model_base_path: str, version: int) -> str:
+    """The folder of one version."""
+    return os.path.join(model_base_path, str(version))
+
+
+def read_record(model_base_path: str, version: int) -> PushRecord | None:
+    """The record of one complete version; a bare record when the Pusher wrote none.
+
+    Returns:
+        None when the version is missing or still being written (no ``saved_model.pb``).
+    """
+    fileio = _fileio()
+    path = version_path(model_base_path, version)
+    if not fileio.exists(os.path.join(path, SAVED_MODEL)):
+        return None
+    record_file = os.path.join(path, RECORD_PATH)
+    if not fileio.exists(record_file):
+        return PushRecord(version=version, path=path)
+    with fileio.open(record_file, "r") as f:
+        text = f.read()
+    try:
+        record = PushRecord.from_json(text, path=path)
+    except (ValueError, TypeError) as exc:
+        raise RecordError(f"unreadable push record {record_file}: {exc}") from None
+    # The folder name is what TF Serving serves, whatever the record says.
+    return record if record.version == version else PushRecord(**{**asdict(record), "version": version})
+
+
+def pushed_versions(model_base_path: str) -> list[PushRecord]:
+    """Every complete pushed version, oldest first."""
+    records = (read_record(model_base_path, v) for v in _numeric_versions(model_base_path))
+    return [r for r in records if r is not None]
+
+
+def latest_pushed(model_base_path: str) -> PushRecord | None:
+    """The model in production: the highest complete version, or None before the first push."""
+    for version in reversed(_numeric_versions(model_base_path)):
+        record = read_record(model_base_path, version)
+        if record is not None:
+            return record
+    return None
+
+
+def fingerprint(model_base_path: str) -> str:
+    """A short text that changes whenever the production model changes (for cache keys)."""
+    record = latest_pushed(model_base_path)
+    return f"{record.version}@{record.pushed_at}" if record else "none"
+
+
+def next_version(model_base_path: str) -> int:
+    """A version above every existing one; seconds since the epoch, as TFX's Pusher uses."""
+    existing = _numeric_versions(model_base_path)
+    return max(int(time.time()), existing[-1] + 1 if existing else 0)
+
+
+def write_record(version_dir: str, record: PushRecord) -> str:
+    """Writes a version's record; call before ``saved_model.pb`` is written. Returns its path."""
+    fileio = _fileio()
+    path = os.path.join(version_dir, RECORD_PATH)
+    fileio.makedirs(os.path.dirname(path))
+    with fileio.open(path, "w") as f:
+        f.write(record.to_json())
+    return path
+
+
+def copy_version(source_dir: str, target_dir: str, record: PushRecord) -> None:
+    """Copies a SavedModel folder into a new version with its record, ``saved_model.pb`` last."""
+    fileio = _fileio()
+    source_dir = source_dir.rstrip("/")
+    for folder, _, files in fileio.walk(source_dir):
+        relative = os.path.relpath(folder, source_dir)
+        destination = os.path.normpath(os.path.join(target_dir, relative))
+        fileio.makedirs(destination)
+        for name in files:
+            if relative == "." and name == SAVED_MODEL:
+                continue
+            if os.path.join(relative, name) == os.path.normpath(os.path.join(".", RECORD_PATH)):
+                continue
+            fileio.copy(os.path.join(folder, name), os.path.join(destination, name), overwrite=True)
+    write_record(target_dir, record)
+    # Written last: a poller never loads a half-copied version.
+    fileio.copy(os.path.join(source_dir, SAVED_MODEL), os.path.join(target_dir, SAVED_MODEL), overwrite=True)
+
+
+def rollback(model_base_path: str, version: int, run_id: str = "") -> PushRecord:
+    """Makes an earlier version the served one by re-pushing its files as the newest version.
+
+    Args:
+        model_base_path: the serving model base path (local or gs://).
+        version: the earlier version to serve again.
+        run_id: who asked, stored in the new record (e.g. ``cli:alice``).
+
+    Returns:
+        The new version's record.
+
+    Raises:
+        RecordError: the version does not exist, is incomplete, or is already served.
+    """
+    current = latest_pushed(model_base_path)
+    source = read_record(model_base_path, version)
+    if source is None:
+        known = ", ".join(str(r.version) for r in pushed_versions(model_base_path)) or "none"
+        raise RecordError(f"no complete pushed version {version} under {model_base_path} (versions: {known})")
+    if current is not None and current.version == version:
+        raise RecordError(f"version {version} is already the served version")
+    if current is not None and source.version == current.rollback_of:
+        raise RecordError(f"version {version} is already served, as version {current.version}")
+    new_version = next_version(model_base_path)
+    record = PushRecord(
+        version=new_version,
+        span=source.span,
+        run_id=run_id,
+        pushed_at=now(),
+        blessed=source.blessed,
+        metrics=dict(source.metrics),
+        model_uri=source.model_uri,
+        rollback_of=version,
+    )
+    target = version_path(model_base_path, new_version)
+    copy_version(version_path(model_base_path, version), target, record)
+    return PushRecord(**{**asdict(record), "path": target})

@@ -1,0 +1,189 @@
+"""Pushed models as records: list them, roll back, and compare any two models on a span.
+
+The records live beside the models under the serving model base path (see
+`components.baseline.records`); this module is what `clickpipe models` and `clickpipe report`
+call, so every function takes plain values and returns plain values.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from components.baseline import records
+from components.report.results import AUC, LOG_LOSS
+from pipeline.config import SPAN_RE, ClickpipeConfig
+
+EXAMPLES_TYPE = "Examples"
+SPAN_MONTHS = "span_months"
+EVAL_SPLIT = "Split-eval"
+
+
+class ModelsError(ValueError):
+    """A model, version or data reference a user must fix; the message names it."""
+
+
+def table(model_base_path: str) -> str:
+    """The pushed versions as a text table, newest first, the served one marked ``*``."""
+    pushed = records.pushed_versions(model_base_path)
+    if not pushed:
+        return f"no pushed models under {model_base_path}"
+    served = pushed[-1].version
+    header = ("", "version", "span", "run", "pushed at", "blessed", "AUC", "log-loss", "note")
+    rows = [header]
+    for record in reversed(pushed):
+        note = f"rollback of {record.rollback_of}" if record.rollback_of is not None else ""
+        rows.append(
+            (
+                "*" if record.version == served else "",
+                str(record.version),
+                record.span or "?",
+                record.run_id or "?",
+                record.pushed_at or "?",
+                "yes" if record.blessed else "no",
+                _metric(record, AUC),
+                _metric(record, LOG_LOSS),
+                note,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+    return "\n".join(lines) + f"\n* served by TF Serving (highest version) from {model_base_path}"
+
+
+def _metric(record: records.PushRecord, name: str) -> str:
+    value = record.metrics.get(name)
+    return f"{value:.4f}" if value is not None else "-"
+
+
+def rollback(model_base_path: str, version: int, who: str) -> records.PushRecord:
+    """Serves `version` again by re-pushing it as the newest version.
+
+    Raises:
+        ModelsError: the version does not exist or is already served.
+    """
+    try:
+        return records.rollback(model_base_path, version, run_id=who)
+    except records.RecordError as exc:
+        raise ModelsError(str(exc)) from None
+
+
+def resolve_model(reference: str, model_base_path: str) -> str:
+    """A SavedModel folder from a pushed version number, a SavedModel or a Model artifact folder.
+
+    Raises:
+        ModelsError: nothing loadable is there.
+    """
+    from tfx.dsl.io import fileio
+
+    if reference.isdigit():
+        record = records.read_record(model_base_path, int(reference))
+        if record is None:
+            raise ModelsError(f"no complete pushed version {reference} under {model_base_path}")
+        return record.path
+    for candidate in (reference, os.path.join(reference, "Format-Serving")):
+        if fileio.exists(os.path.join(candidate, records.SAVED_MODEL)):
+            return candidate
+    raise ModelsError(f"no SavedModel at {reference} (give a folder with saved_model.pb, or a pushed version)")
+
+
+@dataclass(frozen=True)
+class EvalData:
+    """Examples to evaluate on: a file pattern, and the span when known."""
+
+    pattern: str
+    span: str = ""
+
+
+def resolve_data(reference: str, metadata_path: str) -> EvalData:
+    """The eval examples of a span (looked up in ML Metadata) or of a folder/file pattern.
+
+    Args:
+        reference: a month such as ``2026-10`` (the newest ingested Examples whose window ends
+            with it), an Examples artifact folder (its ``Split-eval``), a folder of TFRecord
+            files, or a glob pattern.
+        metadata_path: the local ML Metadata SQLite file.
+
+    Raises:
+        ModelsError: no such span was ingested, or no files match.
+    """
+    from tfx.dsl.io import fileio
+
+    if SPAN_RE.match(reference):
+        uri = _examples_of_span(reference, metadata_path)
+        return EvalData(os.path.join(uri, EVAL_SPLIT, "*"), span=reference)
+    folder = os.path.join(reference, EVAL_SPLIT) if fileio.isdir(os.path.join(reference, EVAL_SPLIT)) else reference
+    pattern = os.path.join(folder, "*") if fileio.isdir(folder) else folder
+    if not fileio.glob(pattern):
+        raise ModelsError(f"no examples match {pattern}")
+    return EvalData(pattern)
+
+
+def _examples_of_span(span: str, metadata_path: str) -> str:
+    from pipeline import metadata
+
+    if not Path(metadata_path).is_file():
+        raise ModelsError(f"no ML Metadata at {metadata_path}: run the pipeline on {span} first, or give a folder")
+    store = metadata.open_store(metadata_path)
+    matching = [
+        artifact
+        for artifact in store.get_artifacts_by_type(EXAMPLES_TYPE)
+        if str(metadata.custom_property(artifact, SPAN_MONTHS, "")).split(",")[-1] == span
+    ]
+    if not matching:
+        raise ModelsError(f"span {span} was never ingested into {metadata_path}")
+    return max(matching, key=lambda a: a.id).uri
+
+
+def make_report(
+    config: ClickpipeConfig,
+    candidate: str,
+    baseline: str | None,
+    data: EvalData,
+    output_dir: str,
+) -> str:
+    """Evaluates two SavedModels with TFMA on the same examples and writes the comparison report.
+
+    Args:
+        config: the project config (label, slices, thresholds).
+        candidate: the candidate SavedModel folder.
+        baseline: the baseline SavedModel folder; None for absolute thresholds only.
+        data: the examples.
+        output_dir: where TFMA's output (``evaluation/``) and the report go.
+
+    Returns:
+        The path of ``report.html``.
+    """
+    import tensorflow_model_analysis as tfma
+
+    from components.report import html, results
+    from components.report.executor import write_report
+    from pipeline import eval_config
+
+    has_baseline = baseline is not None
+    config_proto = eval_config.build(config, has_baseline=has_baseline)
+    names = [eval_config.CANDIDATE, eval_config.BASELINE] if has_baseline else [""]
+    paths = [candidate, baseline] if has_baseline else [candidate]
+    models = [
+        tfma.default_eval_shared_model(eval_saved_model_path=path, eval_config=config_proto, model_name=name)
+        for name, path in zip(names, paths, strict=True)
+    ]
+    evaluation_uri = os.path.join(output_dir, "evaluation")
+    tfma.run_model_analysis(
+        eval_shared_model=models if has_baseline else models[0],
+        eval_config=config_proto,
+        data_location=data.pattern,
+        output_path=evaluation_uri,
+    )
+    evaluation = results.load(evaluation_uri)
+    facts = {"span": data.span} if data.span else {}
+    facts["examples"] = data.pattern
+    context = html.ReportContext(
+        candidate=candidate,
+        baseline=baseline or "",
+        data=facts,
+        created_at=records.now(),
+        title="clickpipe: model comparison",
+    )
+    return write_report(output_dir, evaluation, context)

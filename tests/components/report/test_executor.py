@@ -1,0 +1,46 @@
+"""The facts the report executor reads from artifacts: verdict, production model, data."""
+
+from tfx.types import standard_artifacts
+
+from components.baseline import executor as baseline_executor
+from components.baseline import records
+from components.report import executor
+
+
+def test_blessed_reads_the_evaluator_property():
+    blessing = standard_artifacts.ModelBlessing()
+    assert executor.blessed(None) is None
+    assert executor.blessed(blessing) is None
+    blessing.set_int_custom_property("blessed", 0)
+    assert executor.blessed(blessing) is False
+    blessing.set_int_custom_property("blessed", 1)
+    assert executor.blessed(blessing) is True
+
+
+def test_baseline_text_names_the_production_version():
+    model = standard_artifacts.Model()
+    baseline_executor.describe(model, None)
+    assert executor.baseline_text(model) == ""
+
+    record = records.PushRecord(version=1700, span="2026-09", run_id="r1", pushed_at="t", rollback_of=1500)
+    baseline_executor.describe(model, record)
+
+    expected = "version 1700 (span 2026-09, run_id r1, pushed_at t, rollback of version 1500)"
+    assert executor.baseline_text(model) == expected
+
+
+def test_data_facts_use_the_ingest_properties():
+    examples = standard_artifacts.Examples()
+    examples.uri = "/root/IngestImpressions/examples/7"
+    examples.set_string_custom_property("span_months", "2026-09,2026-10")
+    examples.set_int_custom_property("rows_eval", 412)
+
+    facts = executor.data_facts(examples, span="")
+
+    assert facts == {
+        "examples": "/root/IngestImpressions/examples/7/Split-eval",
+        "span": "2026-09,2026-10",
+        "eval split rows": "412",
+    }
+    assert executor.data_facts(examples, span="2026-10")["span"] == "2026-10"
+    assert executor.data_facts(None, span="") == {}
