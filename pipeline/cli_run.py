@@ -96,9 +96,9 @@ def _demo(args: argparse.Namespace) -> int:
         for month in DEMO_MONTHS:
             codes.append(_demo_month(config, source, month, data))
     else:
-        from pipeline.gcs import running_emulator, upload_dir
+        from pipeline.gcs import emulator, upload_dir
 
-        with running_emulator() as host:
+        with emulator() as host:
             print(f"clickpipe: GCS emulator on {host}; uploading {data}/ to {DEMO_BUCKET}", flush=True)
             upload_dir(str(data), DEMO_BUCKET)
             for month in DEMO_MONTHS:

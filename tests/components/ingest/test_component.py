@@ -1,0 +1,106 @@
+"""ImpressionsGen in a real LocalDagRunner pipeline, read back from ML Metadata."""
+
+import json
+
+import pytest
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+from tfx import v1 as tfx
+
+from components.ingest import rows
+from components.ingest.component import ImpressionsGen
+from components.ingest.spans import resolve_spans
+from pipeline.gcs import upload_dir
+from tests.components.ingest import dataset as ds
+
+pytestmark = pytest.mark.integration
+
+PATTERN = "impressions/{span}/*.csv"
+
+
+def build(source, home, span, fingerprint):
+    ingest = ImpressionsGen(
+        source=source,
+        impressions_pattern=PATTERN,
+        span=span,
+        window=1,
+        eval_percent=25,
+        max_quarantined_fraction=0.2,
+        registry=json.dumps(ds.registry().to_dict()),
+        fingerprint=fingerprint,
+    ).with_id("IngestImpressions")
+    # TFX's own reader of Examples must accept what we write.
+    statistics = tfx.components.StatisticsGen(examples=ingest.outputs["examples"]).with_id("ComputeStatistics")
+    return tfx.dsl.Pipeline(
+        pipeline_name="ingest-test",
+        pipeline_root=str(home / "root"),
+        components=[ingest, statistics],
+        enable_cache=True,
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            str(home / "metadata.sqlite")
+        ),
+        beam_pipeline_args=["--direct_running_mode=in_memory", "--direct_num_workers=1"],
+    )
+
+
+def run_latest(source, home):
+    selection = resolve_spans(source, PATTERN, "latest", 1)
+    tfx.orchestration.LocalDagRunner().run(build(source, home, selection.months[-1], selection.fingerprint))
+    return selection
+
+
+def store(home):
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = str(home / "metadata.sqlite")
+    return metadata_store.MetadataStore(config)
+
+
+def ingest_states(home):
+    mlmd = store(home)
+    context = mlmd.get_context_by_type_and_name("node", "ingest-test.IngestImpressions")
+    executions = sorted(mlmd.get_executions_by_context(context.id), key=lambda e: e.id)
+    return [metadata_store_pb2.Execution.State.Name(e.last_known_state) for e in executions]
+
+
+def custom(artifact, name):
+    value = artifact.custom_properties[name]
+    return getattr(value, value.WhichOneof("value"))
+
+
+def test_records_span_version_splits_and_counts_and_caches_by_fingerprint(tmp_path, upload):
+    root = tmp_path / "data"
+    ds.write_months(root, {"2026-09": 6})
+    ds.write_span(root, "2026-10", ds.good_lines("2026-10", 20) + [ds.csv_line(ds.row("bad", hour="x"))])
+    url = upload(root)
+    home = tmp_path / "home"
+
+    selection = run_latest(url, home)
+    mlmd = store(home)
+    [examples] = mlmd.get_artifacts_by_type("Examples")
+    assert examples.properties["span"].int_value == 202610
+    assert examples.properties["version"].int_value == selection.version > 0
+    assert json.loads(examples.properties["split_names"].string_value) == ["train", "eval"]
+    assert custom(examples, "span_months") == "2026-10"
+    assert custom(examples, "input_fingerprint") == selection.fingerprint
+    assert custom(examples, "rows_read") == 21
+    assert custom(examples, "rows_written") == 20
+    assert custom(examples, "rows_quarantined") == custom(examples, "quarantined_bad_value_type") == 1
+    assert custom(examples, "rows_train") + custom(examples, "rows_eval") == 20
+    reasons = {n for n in examples.custom_properties if n.startswith("quarantined_")}
+    assert reasons == {f"quarantined_{reason}" for reason in rows.REASONS}
+    [quarantine] = mlmd.get_artifacts_by_type("QuarantinedRows")
+    assert custom(quarantine, "rows_quarantined") == 1
+    assert len(mlmd.get_artifacts_by_type("ExampleStatistics")) == 1
+
+    # Same files: the cached examples are reused.
+    run_latest(url, home)
+    assert ingest_states(home) == ["COMPLETE", "CACHED"]
+
+    # A new month lands: "latest" now resolves to it and the cache misses.
+    ds.write_span(root, "2026-11", ds.good_lines("2026-11", 8))
+    upload_dir(root, url)
+    newer = run_latest(url, home)
+    assert newer.months == ("2026-11",)
+    assert ingest_states(home) == ["COMPLETE", "CACHED", "COMPLETE"]
+    spans = sorted(a.properties["span"].int_value for a in store(home).get_artifacts_by_type("Examples"))
+    assert spans == [202610, 202611]
