@@ -1,0 +1,106 @@
+"""The TF Transform step on three hand-written impressions, and its pure helpers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from trainer.features import Kind, transformed_name
+from trainer.preprocessing import (
+    NUMERIC_BUCKETS,
+    _dense,
+    bucket_name,
+    decode_image,
+    tokenize,
+    transform_facts,
+)
+from trainer.train import make_dataset
+
+
+@pytest.fixture(scope="module")
+def batch(transformed, tf_transform_output, registry):
+    dataset = make_dataset(transformed.train_files, tf_transform_output, registry, 3,
+                           shuffle=False)
+    return next(iter(dataset))
+
+
+def test_every_feature_is_transformed_with_the_shape_the_model_reads(batch, registry):
+    features, label = batch
+    size = registry.image_size
+    for feature in registry.features:
+        value = features[transformed_name(feature.name)]
+        expected = {
+            Kind.CATEGORICAL: [3], Kind.NUMERIC: [3],
+            Kind.TEXT: [3, registry.text_max_tokens], Kind.IMAGE: [3, size, size, 3],
+        }[feature.kind]
+        assert value.shape.as_list() == expected, feature.name
+    assert sorted(label.numpy().reshape(-1).tolist()) == [0, 0, 1]
+
+
+def test_categorical_ids_fall_inside_the_vocabulary_and_oov_buckets(batch, registry,
+                                                                    tf_transform_output):
+    features, _ = batch
+    facts = transform_facts(registry, tf_transform_output)
+    for feature in registry.of_kind(Kind.CATEGORICAL):
+        name = transformed_name(feature.name)
+        ids = features[name].numpy()
+        assert ids.min() >= 0 and ids.max() < facts.cardinalities[name], feature.name
+    # Three distinct ad ids make a three-word vocabulary plus the OOV bucket.
+    assert facts.cardinalities[transformed_name("ad_id")] == 3 + registry["ad_id"].oov_buckets
+    assert facts.cardinalities[transformed_name("campaign")] == registry["campaign"].hash_buckets
+
+
+def test_numerics_are_z_scored_and_bucketized(batch, registry):
+    features, _ = batch
+    for feature in registry.of_kind(Kind.NUMERIC):
+        scaled = features[transformed_name(feature.name)].numpy()
+        assert abs(scaled.mean()) < 1e-5 and abs(scaled.std() - 1) < 1e-3, feature.name
+        buckets = features[bucket_name(feature.name)].numpy()
+        assert buckets.min() >= 0 and buckets.max() < NUMERIC_BUCKETS
+
+
+def test_titles_become_padded_word_ids(batch, registry, rows, tf_transform_output):
+    features, _ = batch
+    title = registry.of_kind(Kind.TEXT)[0].name
+    ids = features[transformed_name(title)].numpy()
+    words = [len(tokenize(tf.constant([row[title]]), registry.text_max_tokens)[0])
+             for row in rows]
+    assert sorted((ids > 0).sum(axis=1).tolist()) == sorted(words)
+    # Padding (0) only after the words.
+    for row in ids:
+        assert (np.diff((row > 0).astype(int)) <= 0).all()
+    facts = transform_facts(registry, tf_transform_output)
+    assert ids.max() < facts.text_ids[transformed_name(title)]
+
+
+def test_creatives_are_decoded_resized_and_scaled(batch, registry):
+    features, _ = batch
+    image = features[transformed_name("creative")].numpy()
+    assert image.min() >= 0.0 and image.max() <= 1.0
+    # The first row's creative is mostly red.
+    red = image[0, ..., 0].mean()
+    assert red > image[0, ..., 1].mean() and red > image[0, ..., 2].mean()
+
+
+def test_class_prior_comes_from_the_transform(registry, tf_transform_output):
+    assert transform_facts(registry, tf_transform_output).positive_rate == pytest.approx(1 / 3)
+
+
+def test_tokenize_lowercases_splits_on_punctuation_and_cuts():
+    tokens = tokenize(tf.constant(["Cheap flights, to Lisbon!", "a b c d e"]), 3)
+    assert tokens.to_list() == [[b"cheap", b"flights", b"to"], [b"a", b"b", b"c"]]
+
+
+def test_dense_accepts_the_shapes_a_schema_can_give():
+    dense = tf.constant([["x"], ["y"]])
+    sparse = tf.SparseTensor([[0, 0]], ["x"], [2, 1])
+    ragged = tf.ragged.constant([["x"], []])
+    assert _dense(dense, "").numpy().tolist() == [b"x", b"y"]
+    assert _dense(sparse, "-").numpy().tolist() == [b"x", b"-"]
+    assert _dense(ragged, "-").numpy().tolist() == [b"x", b"-"]
+
+
+def test_decode_image_rejects_bytes_that_are_not_an_image():
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        decode_image(tf.constant([b"not a png"]), 8)

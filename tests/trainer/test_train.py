@@ -1,0 +1,65 @@
+"""Training helpers: the metrics, the input pipeline and the TFX run_fn adapter."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+
+import numpy as np
+import pytest
+
+from trainer.train import binary_metrics
+
+
+def _pairwise_auc(scores, labels):
+    pairs = [(p, n) for p, n in itertools.product(scores[labels == 1], scores[labels == 0])]
+    return np.mean([1.0 if p > n else 0.5 if p == n else 0.0 for p, n in pairs])
+
+
+def test_auc_matches_the_pairwise_definition_with_ties():
+    rng = np.random.default_rng(3)
+    scores = rng.integers(0, 5, 60) / 4  # many ties
+    labels = rng.integers(0, 2, 60)
+    assert binary_metrics(scores, labels)["auc"] == pytest.approx(_pairwise_auc(scores, labels))
+
+
+def test_log_loss_of_a_known_case():
+    metrics = binary_metrics(np.array([0.9, 0.2]), np.array([1, 0]))
+    assert metrics["log_loss"] == pytest.approx(-(np.log(0.9) + np.log(0.8)) / 2)
+    assert metrics["auc"] == 1.0 and metrics["examples"] == 2
+
+
+def test_metrics_need_both_classes():
+    with pytest.raises(ValueError, match="both clicks and non-clicks"):
+        binary_metrics(np.array([0.1, 0.2]), np.array([0, 0]))
+
+
+def test_run_fn_trains_writes_metrics_and_exports(tmp_path, transformed, registry):
+    from tfx.components.trainer.fn_args_utils import DataAccessor, FnArgs
+
+    from pipeline.config import load_config
+    from trainer.run import METRICS_FILE, run_fn
+    from trainer.train import tfrecord_dataset_factory
+
+    training = {**load_config().training.model_dump(), "epochs": 1, "hidden_units": [4]}
+    fn_args = FnArgs(
+        train_files=transformed.train_files, eval_files=transformed.eval_files,
+        transform_graph_path=transformed.transform_output,
+        serving_model_dir=str(tmp_path / "serving"), model_run_dir=str(tmp_path / "run"),
+        data_accessor=DataAccessor(tfrecord_dataset_factory, None, None),
+        custom_config={"registry": registry.to_dict(), "training": training})
+    run_fn(fn_args)
+    metrics = json.loads((tmp_path / "run" / METRICS_FILE).read_text())
+    assert set(metrics) == {"auc", "log_loss", "examples"}
+    assert metrics["examples"] == 3 and metrics["log_loss"] > 0
+    assert os.path.exists(tmp_path / "serving" / "saved_model.pb")
+
+
+def test_run_fn_without_a_registry_says_what_is_missing():
+    from tfx.components.trainer.fn_args_utils import FnArgs
+
+    from trainer.run import run_fn
+
+    with pytest.raises(ValueError, match="registry"):
+        run_fn(FnArgs(custom_config={"training": {}}))

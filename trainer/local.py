@@ -1,0 +1,166 @@
+"""Running the transform outside a pipeline: for tests, benchmarks and ablations.
+
+Inside clickpipe, the ingestion component writes raw tf.Examples and TFX Transform runs
+`trainer.preprocessing.preprocessing_fn`. These functions do the same on a small dataset with
+TF Transform's Beam API directly, writing the same layout the Trainer receives: gzipped
+TFRecords of transformed examples and a transform output directory with the raw metadata.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import os
+import tempfile
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import tensorflow as tf
+
+from trainer.features import FeatureRegistry, Kind
+
+
+def raw_feature_spec(registry: FeatureRegistry) -> dict:
+    """The raw tf.Example spec: one value per feature, as SchemaGen infers for complete data."""
+    spec = {registry.example_id: tf.io.FixedLenFeature([1], tf.string),
+            registry.label: tf.io.FixedLenFeature([1], tf.int64)}
+    for name in registry.passthrough:
+        spec[name] = tf.io.FixedLenFeature([1], tf.string)
+    for feature in registry.features:
+        dtype = tf.float32 if feature.kind is Kind.NUMERIC else tf.string
+        spec[feature.name] = tf.io.FixedLenFeature([1], dtype)
+    return spec
+
+
+def _bytes(value) -> tf.train.Feature:
+    data = value if isinstance(value, bytes) else str(value).encode()
+    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[data]))
+
+
+def to_example(row: dict, registry: FeatureRegistry, *, with_label: bool = True) -> tf.train.Example:
+    """A raw tf.Example from one impression; the creative is given as bytes in the row.
+
+    Args:
+        row: values by feature name (numerics as numbers or strings, the image as bytes),
+            plus the example id, passthrough columns and (when `with_label`) the label.
+        registry: the feature registry.
+        with_label: include the label, as ingestion does; serving requests have none.
+    """
+    features = {registry.example_id: _bytes(row[registry.example_id])}
+    for name in registry.passthrough:
+        features[name] = _bytes(row[name])
+    for feature in registry.features:
+        value = row[feature.name]
+        if feature.kind is Kind.NUMERIC:
+            number = float(value) if value not in ("", None) else feature.default
+            features[feature.name] = tf.train.Feature(float_list=tf.train.FloatList(value=[number]))
+        else:
+            features[feature.name] = _bytes(value)
+    if with_label:
+        features[registry.label] = tf.train.Feature(
+            int64_list=tf.train.Int64List(value=[int(row[registry.label])]))
+    return tf.train.Example(features=tf.train.Features(feature=features))
+
+
+def read_impressions(csv_paths: Iterable[str], source: str,
+                     registry: FeatureRegistry) -> list[dict]:
+    """Impression rows of CSV files with each image feature's file read as bytes.
+
+    Args:
+        csv_paths: impression CSV files.
+        source: the dataset root that image `uri_template`s are relative to.
+        registry: the feature registry.
+    """
+    rows = []
+    images = registry.of_kind(Kind.IMAGE)
+    cache: dict[str, bytes] = {}
+    for path in csv_paths:
+        with open(path, newline="") as f:
+            for row in csv.DictReader(f):
+                for feature in images:
+                    uri = os.path.join(source, feature.uri_template.format(**row))
+                    if uri not in cache:
+                        with tf.io.gfile.GFile(uri, "rb") as image:
+                            cache[uri] = image.read()
+                    row[feature.name] = cache[uri]
+                rows.append(row)
+    return rows
+
+
+def write_examples(rows: Iterable[dict], registry: FeatureRegistry, path: str) -> str:
+    """Writes rows as raw tf.Examples to one TFRecord file and returns its path."""
+    with tf.io.TFRecordWriter(path) as writer:
+        for row in rows:
+            writer.write(to_example(row, registry).SerializeToString())
+    return path
+
+
+@dataclass(frozen=True)
+class TransformedData:
+    """Where a local transform wrote its results."""
+
+    transform_output: str
+    train_files: list[str]
+    eval_files: list[str]
+
+
+def transform(train_raw: str, eval_raw: str, registry: FeatureRegistry, out_dir: str,
+              preprocessing_fn: Callable | None = None) -> TransformedData:
+    """Analyses the training examples and transforms both splits with TF Transform on Beam.
+
+    Args:
+        train_raw: a TFRecord file pattern of raw training tf.Examples.
+        eval_raw: a TFRecord file pattern of raw eval tf.Examples.
+        registry: the feature registry.
+        out_dir: receives ``transform_graph/`` and ``transformed_examples/{train,eval}/``.
+        preprocessing_fn: defaults to `trainer.preprocessing.preprocessing_fn`.
+    """
+    import apache_beam as beam
+    import tensorflow_transform as tft
+    import tensorflow_transform.beam as tft_beam
+    from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
+    from tfx_bsl.coders.example_coder import RecordBatchToExamplesEncoder
+    from tfx_bsl.public import tfxio
+
+    from trainer.preprocessing import preprocessing_fn as default_fn
+
+    fn = functools.partial(preprocessing_fn or default_fn,
+                           custom_config={"registry": registry.to_dict()})
+    schema = schema_utils.schema_from_feature_spec(raw_feature_spec(registry))
+    graph_dir = os.path.join(out_dir, "transform_graph")
+    files = {}
+    options = beam.options.pipeline_options.PipelineOptions(
+        ["--direct_running_mode=in_memory", "--direct_num_workers=1"])
+    with beam.Pipeline(options=options) as pipeline, tft_beam.Context(
+            temp_dir=tempfile.mkdtemp(dir=out_dir)):
+        sources = {split: tfxio.TFExampleRecord(pattern, schema=schema)
+                   for split, pattern in (("train", train_raw), ("eval", eval_raw))}
+        raw = {split: (pipeline | f"Read{split}" >> source.BeamSource(),
+                       source.TensorAdapterConfig()) for split, source in sources.items()}
+        transformed_train, transform_fn = raw["train"] | tft_beam.AnalyzeAndTransformDataset(
+            fn, output_record_batches=True)
+        transformed_eval = (raw["eval"], transform_fn) | tft_beam.TransformDataset(
+            output_record_batches=True)
+        _ = transform_fn | tft_beam.WriteTransformFn(graph_dir)
+        _ = (dataset_metadata.DatasetMetadata(schema)
+             | tft_beam.WriteMetadata(os.path.join(graph_dir, tft.TFTransformOutput
+                                                   .RAW_METADATA_DIR), pipeline))
+        for split, (batches, _metadata) in (("train", transformed_train),
+                                            ("eval", transformed_eval)):
+            prefix = os.path.join(out_dir, "transformed_examples", split, "examples")
+            files[split] = [f"{prefix}*.gz"]
+            _ = (batches
+                 | f"Encode{split}" >> beam.FlatMapTuple(
+                     lambda batch, _: RecordBatchToExamplesEncoder().encode(batch))
+                 | f"Write{split}" >> beam.io.WriteToTFRecord(prefix, file_name_suffix=".gz"))
+    return TransformedData(graph_dir, files["train"], files["eval"])
+
+
+def split_rows(rows: list[dict], key: str, eval_percent: int) -> tuple[list[dict], list[dict]]:
+    """Train and eval rows, by a stable hash of each row's `key` (the same rows every run)."""
+    train_rows, eval_rows = [], []
+    for row in rows:
+        in_eval = zlib.crc32(str(row[key]).encode()) % 100 < eval_percent
+        (eval_rows if in_eval else train_rows).append(row)
+    return train_rows, eval_rows

@@ -1,0 +1,145 @@
+"""The click model: wide (linear terms and feature crosses) plus deep (embeddings, text, image).
+
+It reads the transformed features of `trainer.preprocessing` and outputs the click
+probability. The two parts add up in logit space; the output bias starts at the class prior,
+which is how class imbalance is handled without reweighting (reweighting would bias the
+probabilities and hurt log-loss).
+"""
+
+from __future__ import annotations
+
+import math
+
+import tensorflow as tf
+
+from trainer.features import FeatureRegistry, Kind, transformed_name
+from trainer.preprocessing import TransformFacts, bucket_name
+from trainer.settings import Branch, TrainingSettings
+
+PROBABILITY = "click_probability"
+
+
+def input_specs(registry: FeatureRegistry) -> dict[str, tf.TensorSpec]:
+    """The transformed features the model reads, with their per-batch shapes."""
+    specs = {}
+    for feature in registry.features:
+        name = transformed_name(feature.name)
+        if feature.kind is Kind.CATEGORICAL:
+            specs[name] = tf.TensorSpec([None], tf.int64)
+        elif feature.kind is Kind.NUMERIC:
+            specs[name] = tf.TensorSpec([None], tf.float32)
+            specs[bucket_name(feature.name)] = tf.TensorSpec([None], tf.int64)
+        elif feature.kind is Kind.TEXT:
+            specs[name] = tf.TensorSpec([None, registry.text_max_tokens], tf.int64)
+        else:
+            size = registry.image_size
+            specs[name] = tf.TensorSpec([None, size, size, 3], tf.float32)
+    return specs
+
+
+def _cross_inputs(registry: FeatureRegistry, cross: tuple[str, ...]) -> list[str]:
+    """The transformed inputs a cross combines: categorical ids or numeric buckets."""
+    names = []
+    for raw in cross:
+        kind = registry[raw].kind
+        if kind is Kind.CATEGORICAL:
+            names.append(transformed_name(raw))
+        elif kind is Kind.NUMERIC:
+            names.append(bucket_name(raw))
+        else:
+            raise ValueError(f"cross {list(cross)}: {raw} is {kind.value}; "
+                             "only categorical and numeric features can be crossed")
+    return names
+
+
+def _image_tower(image: tf.Tensor, width: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """A small conv net over a creative: features for the deep part and for a linear term.
+
+    Average pooling sees how much of a colour or texture there is, max pooling whether a
+    small element (such as a button) is there at all.
+    """
+    layers = tf.keras.layers
+    x = layers.Conv2D(16, 3, strides=2, padding="same", activation="relu")(image)
+    x = layers.Conv2D(16, 3, strides=2, padding="same", activation="relu")(x)
+    pooled = layers.Concatenate()([layers.GlobalAveragePooling2D()(x),
+                                   layers.GlobalMaxPooling2D()(x)])
+    return layers.Dense(width, activation="relu")(pooled), pooled
+
+
+def build_model(registry: FeatureRegistry, facts: TransformFacts,
+                settings: TrainingSettings) -> tf.keras.Model:
+    """A compiled wide-and-deep Keras model over the transformed features.
+
+    Args:
+        registry: the features, their kinds and the crosses.
+        facts: vocabulary sizes and the class prior from the transform.
+        settings: hyperparameters; `settings.without` drops branches (for ablations).
+
+    Raises:
+        ValueError: a cross names a text or image feature.
+    """
+    layers = tf.keras.layers
+    tf.keras.utils.set_random_seed(settings.seed)
+    # An L2 penalty is a Gaussian prior on every weight: rare values shrink towards zero.
+    penalty = tf.keras.regularizers.L2(settings.l2) if settings.l2 else None
+
+    def weights(size: int, dim: int, name: str) -> tf.keras.layers.Embedding:
+        return layers.Embedding(size, dim, embeddings_regularizer=penalty, name=name)
+
+    specs = input_specs(registry)
+    inputs = {name: tf.keras.Input(type_spec=spec, name=name) for name, spec in specs.items()}
+    wide, deep = [], []
+    for feature in registry.features:
+        name = transformed_name(feature.name)
+        if feature.kind is Kind.CATEGORICAL:
+            size = facts.cardinalities[name]
+            wide.append(weights(size, 1, f"wide_{feature.name}")(inputs[name]))
+            deep.append(weights(size, settings.embedding_dim, f"embed_{feature.name}")(inputs[name]))
+        elif feature.kind is Kind.NUMERIC:
+            bucket = bucket_name(feature.name)
+            wide.append(weights(facts.cardinalities[bucket], 1, f"wide_{feature.name}")(
+                inputs[bucket]))
+            deep.append(layers.Reshape((1,))(inputs[name]))
+        elif feature.kind is Kind.TEXT and Branch.TEXT not in settings.without:
+            # Bags of words: a weight (wide) and an embedding (deep) per occurrence; a
+            # title without words still has its padding count, so nothing divides by zero.
+            counts = layers.CategoryEncoding(facts.text_ids[name], output_mode="count")(
+                inputs[name])
+            wide.append(layers.Dense(1, use_bias=False, kernel_regularizer=penalty,
+                                     name=f"wide_{feature.name}")(counts))
+            deep.append(layers.Dense(settings.embedding_dim, use_bias=False,
+                                     kernel_regularizer=penalty,
+                                     name=f"embed_{feature.name}")(counts))
+        elif feature.kind is Kind.IMAGE and Branch.IMAGE not in settings.without:
+            features, pooled = _image_tower(inputs[name], settings.embedding_dim)
+            deep.append(features)
+            # Creative traits move the click logit additively, as words do.
+            wide.append(layers.Dense(1, use_bias=False, kernel_regularizer=penalty,
+                                     name=f"wide_{feature.name}")(pooled))
+    if Branch.CROSSES not in settings.without:
+        for cross in registry.crosses:
+            crossed = layers.HashedCrossing(settings.cross_hash_buckets)(
+                tuple(inputs[name] for name in _cross_inputs(registry, cross)))
+            wide.append(weights(settings.cross_hash_buckets, 1,
+                                f"cross_{'_x_'.join(cross)}")(crossed))
+    hidden = layers.Concatenate()(deep)
+    for units in settings.hidden_units:
+        hidden = layers.Dense(units, activation="relu", kernel_regularizer=penalty)(hidden)
+        if settings.dropout:
+            hidden = layers.Dropout(settings.dropout, seed=settings.seed)(hidden)
+    logits = [layers.Dense(1, use_bias=False, name="deep_logit")(hidden)]
+    logits += [layers.Reshape((1,))(term) for term in wide]
+    prior = min(max(facts.positive_rate, 1e-4), 1 - 1e-4)
+    logit = layers.Add()(logits) if len(logits) > 1 else logits[0]
+    logit = layers.Dense(1, name="prior_bias", kernel_initializer="ones",
+                         bias_initializer=tf.keras.initializers.Constant(
+                             math.log(prior / (1 - prior))))(logit)
+    probability = layers.Activation("sigmoid", name=PROBABILITY)(logit)
+    model = tf.keras.Model(inputs=inputs, outputs=probability)
+    model.compile(
+        optimizer=tf.keras.optimizers.Adam(settings.learning_rate),
+        loss=tf.keras.losses.BinaryCrossentropy(),
+        metrics=[tf.keras.metrics.AUC(name="auc"),
+                 tf.keras.metrics.BinaryCrossentropy(name="log_loss")],
+    )
+    return model
