@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "serving.cli",
     "kubeflow.cli",
     "pipeline.cli_models",
+    "pipeline.cli_validate",
 )
 
 EXIT_OK = 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from importlib import resources
 from pathlib import Path
+from typing import Annotated
 
 import tomli
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -144,6 +145,22 @@ class KubeflowSection(_Section):
     compile_dir: str = "build/kubeflow"
 
 
+class ValidationSection(_Section):
+    """Data validation: the curated schema, where validated statistics live, drift thresholds.
+
+    Thresholds are TFDV comparator limits: L-infinity distance for categorical and text
+    features and the label, approximate Jensen-Shannon divergence for numeric ones.
+    """
+
+    schema_file: str = ""
+    store: str = ""
+    categorical_drift: float = Field(0.05, gt=0, le=1)
+    numeric_drift: float = Field(0.06, gt=0, le=1)
+    label_drift: float = Field(0.01, gt=0, le=1)
+    drift_thresholds: dict[str, Annotated[float, Field(gt=0, le=1)]] = {}
+    skew_thresholds: dict[str, Annotated[float, Field(gt=0, le=1)]] = {}
+
+
 class ClickpipeConfig(_Section):
     """The whole config; see docs/config.md for every key."""
 
@@ -153,6 +170,7 @@ class ClickpipeConfig(_Section):
     evaluation: EvaluationSection = EvaluationSection()
     serving: ServingSection = ServingSection()
     kubeflow: KubeflowSection = KubeflowSection()
+    validation: ValidationSection = ValidationSection()
     source_file: str = Field("", exclude=True)
 
     @model_validator(mode="after")
@@ -160,6 +178,18 @@ class ClickpipeConfig(_Section):
         for item in self.evaluation.slice_thresholds:
             if item.slice not in self.dataset.slices:
                 raise ValueError(f"evaluation.slice_thresholds slice {item.slice} is not in dataset.slices")
+        return self
+
+    @model_validator(mode="after")
+    def _thresholds_name_compared_features(self) -> ClickpipeConfig:
+        compared = {f.name for f in self.dataset.features if f.kind is not Kind.IMAGE} | {self.dataset.label}
+        for key in ("drift_thresholds", "skew_thresholds"):
+            unknown = sorted(set(getattr(self.validation, key)) - compared)
+            if unknown:
+                raise ValueError(
+                    f"validation.{key} names {', '.join(unknown)}: not the label or a "
+                    "non-image feature of dataset.features"
+                )
         return self
 
     @property

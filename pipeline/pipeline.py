@@ -12,7 +12,8 @@ from components.baseline.evaluator import OptionalBaselineEvaluator
 from components.ingest.component import ImpressionsGen
 from components.push.component import PushModel
 from components.report.component import ComparisonReport
-from pipeline import eval_config
+from components.validate.component import ValidateSpan
+from pipeline import eval_config, validation
 from pipeline.config import ClickpipeConfig
 
 TRANSFORM_FN = "trainer.preprocessing.preprocessing_fn"
@@ -32,6 +33,9 @@ class RunTarget:
         beam_args: Beam pipeline args for every Beam-based component.
         production: a digest of the model in production, only part of the cache key of
             the production-model lookup ("" on Kubeflow, which looks it up every run).
+        pipeline_dir: where the `pipeline` package is when the run executes ("" = here).
+        validation_baseline: the statistics the gate compares the span with, only part of
+            its cache key ("" on Kubeflow, where the gate finds it at run time).
         report_view_image: on Kubeflow, the image of the step that shows the comparison
             report in the KFP UI (a container component, which LocalDagRunner cannot run).
     """
@@ -42,13 +46,17 @@ class RunTarget:
     fingerprint: str = ""
     beam_args: tuple[str, ...] = ()
     production: str = ""
+    pipeline_dir: str = ""
+    validation_baseline: str = ""
     report_view_image: str = ""
 
     @classmethod
     def local(cls, config: ClickpipeConfig, span: str, fingerprint: str) -> RunTarget:
         """The embedded default: SQLite metadata under the pipeline home."""
         from components.baseline import records
+        from components.validate.store import StatisticsStore
 
+        store = StatisticsStore(validation.store_root(config, config.pipeline.pipeline_root))
         return cls(
             pipeline_root=config.pipeline.pipeline_root,
             metadata_path=config.pipeline.metadata_path,
@@ -56,6 +64,7 @@ class RunTarget:
             fingerprint=fingerprint,
             beam_args=tuple(config.pipeline.beam_args),
             production=records.fingerprint(config.model_base_path),
+            validation_baseline=store.baseline_key(span),
         )
 
     @classmethod
@@ -65,6 +74,7 @@ class RunTarget:
             pipeline_root=config.kubeflow.pipeline_root,
             span=config.dataset.span,
             report_view_image=config.kubeflow.image,
+            pipeline_dir=validation.IMAGE_PIPELINE_DIR,
         )
 
 
@@ -93,25 +103,31 @@ def create_pipeline(config: ClickpipeConfig, target: RunTarget) -> tfx.dsl.Pipel
         fingerprint=target.fingerprint,
     ).with_id("IngestImpressions")
 
-    # Statistics over every split, for validation and drift.
+    # The curated, checked-in schema the data must follow (not re-inferred every run).
+    schema = tfx.components.ImportSchemaGen(
+        schema_file=validation.schema_file(config, target.pipeline_dir or None)
+    ).with_id("ImportSchema")
+
+    # Statistics over every split, with the schema so categorical integers (the label) get value counts.
     statistics = tfx.components.StatisticsGen(
-        examples=ingest.outputs["examples"]
+        examples=ingest.outputs["examples"], schema=schema.outputs["schema"]
     ).with_id("ComputeStatistics")
 
-    # The schema the data must follow.
-    schema = tfx.components.SchemaGen(
-        statistics=statistics.outputs["statistics"], infer_feature_shape=True
-    ).with_id("InferSchema")
-
-    # Anomalies of this span against the schema.
-    validate = tfx.components.ExampleValidator(
-        statistics=statistics.outputs["statistics"], schema=schema.outputs["schema"]
+    # The gate: schema anomalies and drift from the previous validated span stop the run here.
+    validate = ValidateSpan(
+        statistics=statistics.outputs["statistics"],
+        schema=schema.outputs["schema"],
+        store=validation.store_root(config, target.pipeline_root),
+        drift_comparators=validation.comparators_to_json(validation.drift_comparators(config)),
+        fingerprint=target.validation_baseline,
     ).with_id("ValidateImpressions")
+    # Transform and the Trainer take the gate's schema, so they run only after it passed.
+    validated_schema = validate.outputs["validated_schema"]
 
     # Preprocessing inside the graph, so serving takes raw features.
     transform = tfx.components.Transform(
         examples=ingest.outputs["examples"],
-        schema=schema.outputs["schema"],
+        schema=validated_schema,
         preprocessing_fn=TRANSFORM_FN,
         custom_config={"registry": registry.to_dict()},
     ).with_id("TransformFeatures")
@@ -121,7 +137,7 @@ def create_pipeline(config: ClickpipeConfig, target: RunTarget) -> tfx.dsl.Pipel
         run_fn=RUN_FN,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
-        schema=schema.outputs["schema"],
+        schema=validated_schema,
         train_args=tfx.proto.TrainArgs(),
         eval_args=tfx.proto.EvalArgs(),
         custom_config={"registry": registry.to_dict(), "training": config.training.model_dump()},
@@ -160,8 +176,8 @@ def create_pipeline(config: ClickpipeConfig, target: RunTarget) -> tfx.dsl.Pipel
 
     components = [
         ingest,
-        statistics,
         schema,
+        statistics,
         validate,
         transform,
         trainer,

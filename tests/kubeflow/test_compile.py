@@ -96,11 +96,14 @@ def test_every_node_is_a_task_with_the_local_dependencies(compiled, spec):
 
 
 def _container_component_command(node) -> list[str] | None:
-    """The declared command of a container component; None for a Python-executor node."""
+    """The literal start of a container component's command (up to its first placeholder);
+    None for a Python-executor node."""
+    import itertools
+
     from tfx.dsl.component.experimental.executor_specs import TemplatedExecutorContainerSpec
 
     if isinstance(node.executor_spec, TemplatedExecutorContainerSpec):
-        return [part for part in node.executor_spec.command if isinstance(part, str)]
+        return list(itertools.takewhile(lambda part: isinstance(part, str), node.executor_spec.command))
     return None
 
 

@@ -18,7 +18,7 @@ MONTHS = ["2026-09", "2026-10"]
 NODES = [
     "IngestImpressions",
     "ComputeStatistics",
-    "InferSchema",
+    "ImportSchema",
     "ValidateImpressions",
     "TransformFeatures",
     "TrainModel",
@@ -70,7 +70,7 @@ def test_unchanged_rerun_is_served_from_cache(small_run):
     assert cached >= {
         "IngestImpressions",
         "ComputeStatistics",
-        "InferSchema",
+        "ImportSchema",
         "ValidateImpressions",
         "TransformFeatures",
         "TrainModel",

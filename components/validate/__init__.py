@@ -1,0 +1,1 @@
+"""The validation gate: schema anomalies and drift from the previous span stop a bad month."""

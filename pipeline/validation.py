@@ -1,0 +1,116 @@
+"""Data validation settings resolved from the config: schema file, store, drift and skew limits.
+
+Pure helpers shared by the pipeline factory, the validation gate and `clickpipe monitor`:
+which TFDV comparator each feature gets (L-infinity for categorical and text features and the
+label, approximate Jensen-Shannon divergence for numeric ones) and with which threshold.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+
+from pipeline.config import ClickpipeConfig
+from trainer.features import Kind
+
+TRAINING = "TRAINING"
+SERVING = "SERVING"
+L_INFINITY = "infinity_norm"
+JENSEN_SHANNON = "jensen_shannon_divergence"
+SCHEMA_RESOURCE = "schema/schema.pbtxt"
+# Where kubeflow/Dockerfile copies the `pipeline` package inside the image.
+IMAGE_PIPELINE_DIR = "/clickpipe/pipeline"
+# The split the drift between months is measured on: the largest, so the least noisy.
+DRIFT_SPLIT = "train"
+
+
+@dataclass(frozen=True)
+class Comparator:
+    """A TFDV comparator for one feature.
+
+    Attributes:
+        feature: the feature (or label) name.
+        kind: `infinity_norm` or `jensen_shannon_divergence` (a `FeatureComparator` field).
+        threshold: above this the comparison is an anomaly.
+    """
+
+    feature: str
+    kind: str
+    threshold: float
+
+
+def schema_file(config: ClickpipeConfig, pipeline_dir: str | None = None) -> str:
+    """The curated schema to import: `validation.schema_file`, else the one shipped here.
+
+    Args:
+        config: the project config.
+        pipeline_dir: where the `pipeline` package is at run time when that differs from this
+            process (e.g. `IMAGE_PIPELINE_DIR` for Kubeflow); default: this installation.
+    """
+    if config.validation.schema_file:
+        return config.validation.schema_file
+    if pipeline_dir:
+        return f"{pipeline_dir.rstrip('/')}/{SCHEMA_RESOURCE}"
+    return str(resources.files("pipeline").joinpath(SCHEMA_RESOURCE))
+
+
+def store_root(config: ClickpipeConfig, pipeline_root: str) -> str:
+    """Where validated statistics and validation reports live (local folder or gs://)."""
+    return config.validation.store or f"{pipeline_root.rstrip('/')}/validation"
+
+
+def _comparators(config: ClickpipeConfig, overrides: dict[str, float]) -> dict[str, Comparator]:
+    settings = config.validation
+    comparators = {}
+    for feature in config.registry().features:
+        if feature.kind is Kind.IMAGE:
+            continue
+        if feature.kind is Kind.NUMERIC:
+            kind, default = JENSEN_SHANNON, settings.numeric_drift
+        else:
+            kind, default = L_INFINITY, settings.categorical_drift
+        comparators[feature.name] = Comparator(feature.name, kind, overrides.get(feature.name, default))
+    label = config.dataset.label
+    comparators[label] = Comparator(label, L_INFINITY, overrides.get(label, settings.label_drift))
+    return comparators
+
+
+def drift_comparators(config: ClickpipeConfig) -> dict[str, Comparator]:
+    """Per feature, the comparator of this span against the previous one."""
+    return _comparators(config, config.validation.drift_thresholds)
+
+
+def skew_comparators(config: ClickpipeConfig) -> dict[str, Comparator]:
+    """Per feature, the comparator of serving requests against the training span.
+
+    The label is not in serving requests, so it has none.
+    """
+    overrides = {**config.validation.drift_thresholds, **config.validation.skew_thresholds}
+    comparators = _comparators(config, overrides)
+    comparators.pop(config.dataset.label)
+    return comparators
+
+
+def comparators_to_json(comparators: dict[str, Comparator]) -> str:
+    """A JSON form for a component's execution property."""
+    return json.dumps({name: [c.kind, c.threshold] for name, c in sorted(comparators.items())})
+
+
+def comparators_from_json(text: str) -> dict[str, Comparator]:
+    """Inverse of `comparators_to_json`."""
+    return {name: Comparator(name, kind, float(threshold)) for name, (kind, threshold) in json.loads(text).items()}
+
+
+def month_of_span(span: int) -> str:
+    """The month of a TFX span number YYYYMM, as YYYY-MM."""
+    year, month = divmod(int(span), 100)
+    if year < 1000 or not 1 <= month <= 12:
+        raise ValueError(f"span {span} is not a month written YYYYMM")
+    return f"{year:04d}-{month:02d}"
+
+
+def span_of_month(month: str) -> int:
+    """The TFX span number YYYYMM of a month YYYY-MM."""
+    year, number = month.split("-")
+    return int(year) * 100 + int(number)
