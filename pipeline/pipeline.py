@@ -9,6 +9,7 @@ from tfx import v1 as tfx
 
 from components.baseline.component import FindProductionModel
 from components.baseline.evaluator import OptionalBaselineEvaluator
+from components.infra_validate.component import ValidateServing
 from components.ingest.component import ImpressionsGen
 from components.push.component import PushModel
 from components.report.component import ComparisonReport
@@ -143,6 +144,12 @@ def create_pipeline(config: ClickpipeConfig, target: RunTarget) -> tfx.dsl.Pipel
         custom_config={"registry": registry.to_dict(), "training": config.training.model_dump()},
     ).with_id("TrainModel")
 
+    # Loads the candidate in our TF-Serving-compatible server and queries it (TFX's InfraValidator
+    # needs Docker or Kubernetes); its requests become the pushed model's warmup records.
+    infra = ValidateServing(
+        model=trainer.outputs["model"], examples=ingest.outputs["examples"]
+    ).with_id("ValidateServing")
+
     # The model now in production, read from the pushed-model records (no Resolver node).
     baseline = FindProductionModel(
         model_base_path=config.model_base_path, fingerprint=target.production
@@ -160,6 +167,7 @@ def create_pipeline(config: ClickpipeConfig, target: RunTarget) -> tfx.dsl.Pipel
     pusher = PushModel(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
+        infra_blessing=infra.outputs["blessing"],
         model_base_path=config.model_base_path,
         examples=ingest.outputs["examples"],
         evaluation=evaluator.outputs["evaluation"],
@@ -181,6 +189,7 @@ def create_pipeline(config: ClickpipeConfig, target: RunTarget) -> tfx.dsl.Pipel
         validate,
         transform,
         trainer,
+        infra,
         baseline,
         evaluator,
         pusher,

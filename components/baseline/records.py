@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
@@ -152,8 +153,18 @@ def write_record(version_dir: str, record: PushRecord) -> str:
     return path
 
 
-def copy_version(source_dir: str, target_dir: str, record: PushRecord) -> None:
-    """Copies a SavedModel folder into a new version with its record, ``saved_model.pb`` last."""
+def copy_version(source_dir: str, target_dir: str, record: PushRecord,
+                 extra_files: Mapping[str, str] | None = None) -> None:
+    """Copies a SavedModel folder into a new version with its record, ``saved_model.pb`` last.
+
+    Args:
+        source_dir: the SavedModel folder.
+        target_dir: the new version folder.
+        record: the version's push record.
+        extra_files: more files for the version, path inside it → source file (e.g. warmup
+            records at ``assets.extra/tf_serving_warmup_requests``); copied before
+            ``saved_model.pb``, replacing a same-named file of the model.
+    """
     fileio = _fileio()
     source_dir = source_dir.rstrip("/")
     for folder, _, files in fileio.walk(source_dir):
@@ -166,6 +177,10 @@ def copy_version(source_dir: str, target_dir: str, record: PushRecord) -> None:
             if os.path.join(relative, name) == os.path.normpath(os.path.join(".", RECORD_PATH)):
                 continue
             fileio.copy(os.path.join(folder, name), os.path.join(destination, name), overwrite=True)
+    for relative, source in (extra_files or {}).items():
+        destination = os.path.join(target_dir, relative)
+        fileio.makedirs(os.path.dirname(destination))
+        fileio.copy(source, destination, overwrite=True)
     write_record(target_dir, record)
     # Written last: a poller never loads a half-copied version.
     fileio.copy(os.path.join(source_dir, SAVED_MODEL), os.path.join(target_dir, SAVED_MODEL), overwrite=True)

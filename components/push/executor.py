@@ -34,6 +34,19 @@ def span_of(examples: list[types.Artifact] | None) -> str:
     return str(artifact.span)
 
 
+def warmup_files(infra_blessing: list[types.Artifact] | None) -> dict[str, str]:
+    """The infra blessing's warmup records, by their place in a version (none if absent)."""
+    from tfx.dsl.io import fileio
+
+    from components.infra_validate.executor import warmup_records_path
+    from serving.warmup import WARMUP_DIR, WARMUP_FILE
+
+    if not infra_blessing:
+        return {}
+    path = warmup_records_path(artifact_utils.get_single_instance(infra_blessing).uri)
+    return {f"{WARMUP_DIR}/{WARMUP_FILE}": path} if fileio.exists(path) else {}
+
+
 def overall_metrics(evaluation: list[types.Artifact] | None) -> dict[str, float]:
     """The candidate's overall metrics from the Evaluator's output."""
     if not evaluation:
@@ -73,8 +86,11 @@ class Executor(base_executor.BaseExecutor):
             metrics=overall_metrics(input_dict.get("evaluation")),
             model_uri=model.uri,
         )
-        records.copy_version(model_dir, target, record)
+        extra = warmup_files(input_dict.get("infra_blessing"))
+        records.copy_version(model_dir, target, record, extra_files=extra)
         pushed.set_int_custom_property("pushed", 1)
         pushed.set_string_custom_property("pushed_destination", target)
         pushed.set_string_custom_property("pushed_version", str(version))
+        if extra:
+            logging.info("Warmup records from the infra blessing ship in the version.")
         logging.info("Model pushed to %s.", os.path.abspath(target) if "://" not in target else target)

@@ -22,6 +22,7 @@ NODES = [
     "ValidateImpressions",
     "TransformFeatures",
     "TrainModel",
+    "ValidateServing",
     "FindProductionModel",
     "EvaluateModel",
     "PushModel",

@@ -1,0 +1,1 @@
+"""ValidateServing: infra validation of a candidate model in clickpipe's own server, no Docker."""
