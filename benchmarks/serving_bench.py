@@ -268,6 +268,7 @@ class _PerThreadClient:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Runs every measurement, prints the tables, optionally writes JSON."""
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.serving_bench",
         description=__doc__,

@@ -59,9 +59,11 @@ class _Client:
         self._signatures: dict[tuple, dict] = {}
 
     def metadata(self, model: str, version: int | None = None, label: str | None = None) -> dict:
+        """The model's `SignatureDef`s by name."""
         raise NotImplementedError
 
     def status(self, model: str, version: int | None = None) -> list[dict]:
+        """Every version's state, newest first."""
         raise NotImplementedError
 
     def signature(
@@ -313,6 +315,7 @@ class RestClient(_Client):
         ]
 
     def close(self) -> None:
+        """Closes this thread's connection."""
         connection = getattr(self._local, "connection", None)
         if connection is not None:
             connection.close()
@@ -458,6 +461,7 @@ class GrpcClient(_Client):
         return [r.value for r in response.result.regressions]
 
     def close(self) -> None:
+        """Closes the channel."""
         self._channel.close()
 
 

@@ -59,34 +59,42 @@ class ServingError(Exception):
 
 
 def invalid_argument(message: str) -> ServingError:
+    """INVALID_ARGUMENT (REST 400): the request is wrong."""
     return ServingError(grpc.StatusCode.INVALID_ARGUMENT, message)
 
 
 def not_found(message: str) -> ServingError:
+    """NOT_FOUND (REST 404): no such model, version or servable."""
     return ServingError(grpc.StatusCode.NOT_FOUND, message)
 
 
 def failed_precondition(message: str) -> ServingError:
+    """FAILED_PRECONDITION (REST 400): e.g. a missing signature or an unavailable label."""
     return ServingError(grpc.StatusCode.FAILED_PRECONDITION, message)
 
 
 def unavailable(message: str) -> ServingError:
+    """UNAVAILABLE (REST 503): e.g. a full batching queue."""
     return ServingError(grpc.StatusCode.UNAVAILABLE, message)
 
 
 def internal(message: str) -> ServingError:
+    """INTERNAL (REST 500): a server-side fault."""
     return ServingError(grpc.StatusCode.INTERNAL, message)
 
 
 def unknown(message: str) -> ServingError:
+    """UNKNOWN (REST 500): a failure without a better code, e.g. a model that will not load."""
     return ServingError(grpc.StatusCode.UNKNOWN, message)
 
 
 def data_loss(message: str) -> ServingError:
+    """DATA_LOSS (REST 500): unreadable model files."""
     return ServingError(grpc.StatusCode.DATA_LOSS, message)
 
 
 def unimplemented(message: str) -> ServingError:
+    """UNIMPLEMENTED (REST 501): an API this server does not offer."""
     return ServingError(grpc.StatusCode.UNIMPLEMENTED, message)
 
 

@@ -96,6 +96,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     @_rpc("Predict")
     def Predict(self, request, context):  # noqa: N802 - gRPC method name
+        """Runs a signature on tensors (`PredictRequest` -> `PredictResponse`)."""
         _require_model_spec(request)
         servable = self._resolve(request.model_spec)
         name = servable.predict_signature(
@@ -125,6 +126,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     @_rpc("Classify")
     def Classify(self, request, context):  # noqa: N802 - gRPC method name
+        """Runs a classify signature on tf.Examples."""
         servable, examples = self._examples(request)
         name, classes, scores = servable.classify(request.model_spec.signature_name, examples)
         response = classification_pb2.ClassificationResponse()
@@ -142,6 +144,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     @_rpc("Regress")
     def Regress(self, request, context):  # noqa: N802 - gRPC method name
+        """Runs a regress signature on tf.Examples."""
         servable, examples = self._examples(request)
         name, values = servable.regress(request.model_spec.signature_name, examples)
         response = regression_pb2.RegressionResponse()
@@ -152,10 +155,12 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     @_rpc()
     def MultiInference(self, request, context):  # noqa: N802 - gRPC method name
+        """Not offered: answers UNIMPLEMENTED."""
         raise errors.unimplemented("MultiInference is not supported by the clickpipe model server")
 
     @_rpc()
     def GetModelMetadata(self, request, context):  # noqa: N802 - gRPC method name
+        """The `signature_def` map of a version."""
         _require_model_spec(request)
         if not request.metadata_field:
             raise errors.invalid_argument(
@@ -176,6 +181,7 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
 
     @_rpc()
     def GetModelStatus(self, request, context):  # noqa: N802 - gRPC method name
+        """Every version's state, or one version's."""
         _require_model_spec(request)
         spec = request.model_spec
         version = spec.version.value if spec.HasField("version") else None
@@ -183,6 +189,7 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
 
     @_rpc()
     def HandleReloadConfigRequest(self, request, context):  # noqa: N802 - gRPC method name
+        """Switches to a new `ModelServerConfig` (model_config_list only)."""
         if request.config.WhichOneof("config") != "model_config_list":
             raise errors.invalid_argument(
                 "ServerModelConfig type not supported by HandleReloadConfigRequest. Only "
@@ -225,7 +232,9 @@ class GrpcServer:
             raise OSError(f"cannot listen for gRPC on {address}")
 
     def start(self) -> None:
+        """Starts answering RPCs."""
         self._server.start()
 
     def stop(self, grace: float = 1.0) -> None:
+        """Stops, letting RPCs in flight finish within `grace` seconds."""
         self._server.stop(grace).wait()

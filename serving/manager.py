@@ -123,6 +123,7 @@ class ModelManager:
         return self._config
 
     def model_names(self) -> list[str]:
+        """The configured models' names."""
         return sorted(self._models)
 
     def start(self) -> None:
@@ -137,7 +138,12 @@ class ModelManager:
         """Looks at every base path once and loads/unloads versions to match the policy."""
         with self._sync_lock:
             for model in list(self._models.values()):
-                self._sync(model)
+                try:
+                    self._sync(model)
+                except Exception:  # noqa: BLE001 - one unreadable base path must not stop the others
+                    log.exception(
+                        "model %s: cannot poll %s", model.config.name, model.config.base_path
+                    )
 
     def reload_config(self, config) -> None:
         """Switches to a new `ModelServerConfig` (ModelService.HandleReloadConfigRequest).

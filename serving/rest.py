@@ -40,6 +40,8 @@ _LINGER_BYTES = 64 * 1024 * 1024
 
 @dataclasses.dataclass(frozen=True)
 class Response:
+    """One REST answer: HTTP status, body and content type."""
+
     status: int
     body: bytes
     content_type: str = JSON
@@ -301,12 +303,15 @@ class RestServer:
 
     @property
     def port(self) -> int:
+        """The bound port."""
         return self._server.server_address[1]
 
     def start(self) -> None:
+        """Starts answering requests on a background thread."""
         self._thread.start()
 
     def stop(self) -> None:
+        """Stops accepting connections and closes the socket."""
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()

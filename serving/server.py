@@ -133,10 +133,12 @@ class ModelServer:
 
     @property
     def rest_port(self) -> int | None:
+        """The bound REST port, or None without REST."""
         return self._rest.port if self._rest else None
 
     @property
     def grpc_port(self) -> int:
+        """The bound gRPC port."""
         return self._grpc.port
 
     @property
