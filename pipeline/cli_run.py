@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import warnings
 from pathlib import Path
 
 from pipeline.cli import EXIT_FAILED, EXIT_NOT_BLESSED, EXIT_OK, UserError
@@ -53,6 +54,8 @@ def _prepare_environment() -> None:
     # TFX 1.16 trainers need tf_keras; quiet TensorFlow's C++ logs before TF is imported.
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Google's clients warn on every import that Python 3.10 is old; TFX 1.16 needs it.
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.")
 
 
 def run_and_report(config: ClickpipeConfig, ground_truth: str | None) -> int:
