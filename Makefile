@@ -24,7 +24,7 @@ lint: bootstrap
 	$(VENV)/bin/ruff check .
 
 bench: bootstrap
-	$(PY) -m benchmarks.run
+	$(PY) -m benchmarks.pipeline_bench
 
 # Re-resolve the pinned stack after editing pyproject.toml dependencies.
 lock: bootstrap
