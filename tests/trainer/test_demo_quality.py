@@ -16,9 +16,9 @@ MONTH = "2026-10"
 def test_trained_demo_model_closes_most_of_the_gap_to_the_best_achievable(tmp_path, registry):
     import tensorflow as tf
     import tensorflow_transform as tft
+
     from datagen.generator import GeneratorSettings, generate
     from datagen.limits import best_achievable, read_ground_truth
-
     from pipeline.config import load_config
     from trainer import local
     from trainer.export import export_serving_model
