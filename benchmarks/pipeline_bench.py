@@ -27,7 +27,6 @@ BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 
 def _run_clickpipe(work: Path, impressions: int) -> None:
     from datagen.generator import GeneratorSettings, generate
-
     from pipeline.config import load_config
     from pipeline.runner import run_local
 
