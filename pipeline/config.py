@@ -113,6 +113,8 @@ class TrainingSection(_Section):
     cross_hash_buckets: int = Field(1000, ge=1)
     early_stopping_patience: int = Field(2, ge=0)
     seed: int = 7
+    l2: float = Field(1e-4, ge=0)
+    dropout: float = Field(0.0, ge=0, lt=1)
 
 
 class SliceThreshold(_Section):

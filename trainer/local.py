@@ -132,8 +132,10 @@ def transform(train_raw: str, eval_raw: str, registry: FeatureRegistry, out_dir:
     files = {}
     options = beam.options.pipeline_options.PipelineOptions(
         ["--direct_running_mode=in_memory", "--direct_num_workers=1"])
-    with beam.Pipeline(options=options) as pipeline, tft_beam.Context(
-            temp_dir=tempfile.mkdtemp(dir=out_dir)):
+    tf.io.gfile.makedirs(out_dir)
+    # Exits run in reverse: the pipeline runs before its temporary folder is removed.
+    with tempfile.TemporaryDirectory(dir=out_dir) as temp_dir, beam.Pipeline(
+            options=options) as pipeline, tft_beam.Context(temp_dir=temp_dir):
         sources = {split: tfxio.TFExampleRecord(pattern, schema=schema)
                    for split, pattern in (("train", train_raw), ("eval", eval_raw))}
         raw = {split: (pipeline | f"Read{split}" >> source.BeamSource(),

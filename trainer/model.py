@@ -84,7 +84,14 @@ def build_model(registry: FeatureRegistry, facts: TransformFacts,
     penalty = tf.keras.regularizers.L2(settings.l2) if settings.l2 else None
 
     def weights(size: int, dim: int, name: str) -> tf.keras.layers.Embedding:
-        return layers.Embedding(size, dim, embeddings_regularizer=penalty, name=name)
+        # Linear (wide) weights start at zero, so the untrained model predicts the prior.
+        start = "zeros" if dim == 1 else "uniform"
+        return layers.Embedding(size, dim, embeddings_initializer=start,
+                                embeddings_regularizer=penalty, name=name)
+
+    def linear(units: int, name: str, start: str = "zeros") -> tf.keras.layers.Dense:
+        return layers.Dense(units, use_bias=False, kernel_initializer=start,
+                            kernel_regularizer=penalty, name=name)
 
     specs = input_specs(registry)
     inputs = {name: tf.keras.Input(type_spec=spec, name=name) for name, spec in specs.items()}
@@ -105,17 +112,13 @@ def build_model(registry: FeatureRegistry, facts: TransformFacts,
             # title without words still has its padding count, so nothing divides by zero.
             counts = layers.CategoryEncoding(facts.text_ids[name], output_mode="count")(
                 inputs[name])
-            wide.append(layers.Dense(1, use_bias=False, kernel_regularizer=penalty,
-                                     name=f"wide_{feature.name}")(counts))
-            deep.append(layers.Dense(settings.embedding_dim, use_bias=False,
-                                     kernel_regularizer=penalty,
-                                     name=f"embed_{feature.name}")(counts))
+            wide.append(linear(1, f"wide_{feature.name}")(counts))
+            deep.append(linear(settings.embedding_dim, f"embed_{feature.name}", "uniform")(counts))
         elif feature.kind is Kind.IMAGE and Branch.IMAGE not in settings.without:
             features, pooled = _image_tower(inputs[name], settings.embedding_dim)
             deep.append(features)
             # Creative traits move the click logit additively, as words do.
-            wide.append(layers.Dense(1, use_bias=False, kernel_regularizer=penalty,
-                                     name=f"wide_{feature.name}")(pooled))
+            wide.append(linear(1, f"wide_{feature.name}")(pooled))
     if Branch.CROSSES not in settings.without:
         for cross in registry.crosses:
             crossed = layers.HashedCrossing(settings.cross_hash_buckets)(
@@ -127,7 +130,7 @@ def build_model(registry: FeatureRegistry, facts: TransformFacts,
         hidden = layers.Dense(units, activation="relu", kernel_regularizer=penalty)(hidden)
         if settings.dropout:
             hidden = layers.Dropout(settings.dropout, seed=settings.seed)(hidden)
-    logits = [layers.Dense(1, use_bias=False, name="deep_logit")(hidden)]
+    logits = [layers.Dense(1, use_bias=False, kernel_initializer="zeros", name="deep_logit")(hidden)]
     logits += [layers.Reshape((1,))(term) for term in wide]
     prior = min(max(facts.positive_rate, 1e-4), 1 - 1e-4)
     logit = layers.Add()(logits) if len(logits) > 1 else logits[0]

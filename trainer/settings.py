@@ -32,7 +32,7 @@ class TrainingSettings:
     cross_hash_buckets: int = 1000
     early_stopping_patience: int = 2
     seed: int = 7
-    l2: float = 3e-4
+    l2: float = 1e-4
     dropout: float = 0.0
     without: frozenset[Branch] = field(default_factory=frozenset)
 

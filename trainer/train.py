@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
+from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx_bsl.public import tfxio
 
 from trainer.features import FeatureRegistry, transformed_name
@@ -26,14 +27,15 @@ def tfrecord_dataset_factory(file_patterns: Sequence[str], options, schema) -> t
 
 def make_dataset(file_patterns: Sequence[str], tf_transform_output, registry: FeatureRegistry,
                  batch_size: int, *, shuffle: bool, seed: int | None = None,
-                 factory: DatasetFactory = tfrecord_dataset_factory) -> tf.data.Dataset:
-    """One epoch of (features, label) batches of transformed examples.
+                 factory: DatasetFactory = tfrecord_dataset_factory,
+                 repeat: bool = False) -> tf.data.Dataset:
+    """(features, label) batches of transformed examples: one epoch, or endless with `repeat`.
 
     Only the features the model reads are kept, flattened to the shapes it expects.
     """
     options = tfxio.TensorFlowDatasetOptions(
-        batch_size=batch_size, label_key=transformed_name(registry.label), num_epochs=1,
-        shuffle=shuffle, shuffle_seed=seed)
+        batch_size=batch_size, label_key=transformed_name(registry.label),
+        num_epochs=None if repeat else 1, shuffle=shuffle, shuffle_seed=seed)
     dataset = factory(list(file_patterns), options, tf_transform_output.transformed_metadata.schema)
     specs = input_specs(registry)
 
@@ -44,6 +46,36 @@ def make_dataset(file_patterns: Sequence[str], tf_transform_output, registry: Fe
 
     return dataset.map(to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
         tf.data.AUTOTUNE)
+
+
+def count_examples(file_patterns: Sequence[str], tf_transform_output, registry: FeatureRegistry,
+                   factory: DatasetFactory = tfrecord_dataset_factory) -> int:
+    """The number of transformed examples, reading only their labels."""
+    label = transformed_name(registry.label)
+    schema = schema_pb2.Schema()
+    schema.feature.extend(f for f in tf_transform_output.transformed_metadata.schema.feature
+                          if f.name == label)
+    options = tfxio.TensorFlowDatasetOptions(batch_size=4096, num_epochs=1, shuffle=False)
+    dataset = factory(list(file_patterns), options, schema)
+    return int(dataset.reduce(np.int64(0), lambda n, batch: n + tf.shape(
+        batch[label], out_type=tf.int64)[0]))
+
+
+def training_dataset(file_patterns: Sequence[str], tf_transform_output,
+                     registry: FeatureRegistry, settings: TrainingSettings, *,
+                     factory: DatasetFactory = tfrecord_dataset_factory
+                     ) -> tuple[tf.data.Dataset, int]:
+    """Endless shuffled training batches and the number of steps that make one epoch.
+
+    Repeating before shuffling keeps the shuffle buffer full across epochs instead of
+    refilling it (while the model waits) at the start of each one.
+    """
+    examples = count_examples(file_patterns, tf_transform_output, registry, factory)
+    if not examples:
+        raise ValueError(f"no training examples in {', '.join(file_patterns)}")
+    dataset = make_dataset(file_patterns, tf_transform_output, registry, settings.batch_size,
+                           shuffle=True, seed=settings.seed, factory=factory, repeat=True)
+    return dataset, -(-examples // settings.batch_size)
 
 
 def train(train_files: Sequence[str], eval_files: Sequence[str], tf_transform_output,
@@ -67,19 +99,17 @@ def train(train_files: Sequence[str], eval_files: Sequence[str], tf_transform_ou
         The fitted model, with the weights of its best eval epoch.
     """
     model = build_model(registry, transform_facts(registry, tf_transform_output), settings)
-    train_data = make_dataset(train_files, tf_transform_output, registry, settings.batch_size,
-                              shuffle=True, seed=settings.seed, factory=factory)
+    train_data, steps_per_epoch = training_dataset(train_files, tf_transform_output, registry,
+                                                   settings, factory=factory)
     eval_data = make_dataset(eval_files, tf_transform_output, registry, settings.batch_size,
                              shuffle=False, factory=factory)
-    epochs, steps_per_epoch = settings.epochs, None
     if train_steps:
         steps_per_epoch = max(1, train_steps // settings.epochs)
-        train_data = train_data.repeat()
     early_stopping = tf.keras.callbacks.EarlyStopping(
         # The eval log-loss, not val_loss: that one also counts the L2 penalty.
         monitor="val_log_loss", mode="min", patience=settings.early_stopping_patience,
         restore_best_weights=True)
-    model.fit(train_data, validation_data=eval_data, epochs=epochs,
+    model.fit(train_data, validation_data=eval_data, epochs=settings.epochs,
               steps_per_epoch=steps_per_epoch, callbacks=[early_stopping, *callbacks], verbose=2)
     return model
 

@@ -63,3 +63,28 @@ def test_run_fn_without_a_registry_says_what_is_missing():
 
     with pytest.raises(ValueError, match="registry"):
         run_fn(FnArgs(custom_config={"training": {}}))
+
+
+def test_training_dataset_repeats_and_knows_its_epoch(transformed, tf_transform_output, registry,
+                                                      settings):
+    from trainer.train import count_examples, training_dataset
+
+    assert count_examples(transformed.train_files, tf_transform_output, registry) == 3
+    dataset, steps = training_dataset(transformed.train_files, tf_transform_output, registry,
+                                      settings)
+    assert steps == 2  # three rows in batches of two
+    # Endless: ten batches of two from three rows, every row drawn.
+    labels = [int(v) for _, label in dataset.take(10) for v in label.numpy().reshape(-1)]
+    assert len(labels) == 20 and set(labels) == {0, 1}
+
+
+def test_training_dataset_refuses_empty_files(tmp_path, tf_transform_output, registry, settings):
+    import tensorflow as tf
+
+    from trainer.train import training_dataset
+
+    empty = str(tmp_path / "empty.tfrecord")
+    with tf.io.TFRecordWriter(empty):
+        pass
+    with pytest.raises(ValueError, match="no training examples"):
+        training_dataset([empty], tf_transform_output, registry, settings)

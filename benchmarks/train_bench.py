@@ -1,0 +1,173 @@
+"""Training throughput: the real input pipeline vs a plain Keras fit on in-memory tensors.
+
+    TF_USE_LEGACY_KERAS=1 .venv/bin/python -m benchmarks.train_bench [--impressions 40000]
+        [--epochs 4] [--rounds 2] [--work DIR]
+
+Demo data from `datagen` goes through the real TF Transform (`trainer.local.transform`); then,
+in the same process and alternating `--rounds` times, the same model (same seed) is fitted
+(a) on the transformed TFRecords read through tfxio/tf.data exactly as the Trainer does
+(`trainer.train.training_dataset`), and (b) on the same examples held as in-memory tensors, the
+compute limit. The first epoch of each fit (tracing, warm-up) is not timed. Prints examples/s
+of both and their ratio, and the input pipeline's own rate (batches read and parsed with no
+training), and writes them to WORK/train_bench.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import glob
+import hashlib
+import json
+import os
+import statistics
+import tempfile
+import time
+
+MONTH = "2026-10"
+
+
+def prepare_demo(work: str, impressions: int, seed: int = 0, config=None):
+    """Generates one month of demo data, splits it as ingestion does and transforms it.
+
+    Reuses earlier data and transforms in `work` made with the same arguments and registry.
+
+    Args:
+        work: the folder for data and transforms.
+        impressions: rows of the month.
+        seed: the generator's seed.
+        config: a `ClickpipeConfig`; the packaged default when None.
+
+    Returns:
+        ``(TransformedData, train_rows, eval_rows)``, the rows being the raw impressions of
+        each split in file order.
+    """
+    from datagen.generator import GeneratorSettings, generate
+    from pipeline.config import load_config
+    from trainer import local
+
+    config = config or load_config()
+    registry = config.registry()
+    data = os.path.join(work, f"demo-{impressions}-{seed}")
+    if not os.path.isdir(os.path.join(data, "impressions", MONTH)):
+        generate(data, [MONTH], GeneratorSettings(impressions=impressions, seed=seed))
+    rows = local.read_impressions(
+        sorted(glob.glob(os.path.join(data, "impressions", MONTH, "*.csv"))), data, registry)
+    train_rows, eval_rows = local.split_rows(rows, registry.example_id,
+                                             config.dataset.eval_percent)
+    key = hashlib.sha256(json.dumps(registry.to_dict(), sort_keys=True).encode()).hexdigest()
+    out = os.path.join(data, f"transform-{key[:12]}")
+    done = os.path.join(out, "transformed.json")
+    if not os.path.exists(done):
+        os.makedirs(out, exist_ok=True)
+        train_raw = local.write_examples(train_rows, registry, os.path.join(out, "train.tfrecord"))
+        eval_raw = local.write_examples(eval_rows, registry, os.path.join(out, "eval.tfrecord"))
+        transformed = local.transform(train_raw, eval_raw, registry, out)
+        with open(done, "w") as f:
+            json.dump(dataclasses.asdict(transformed), f)
+    with open(done) as f:
+        return local.TransformedData(**json.load(f)), train_rows, eval_rows
+
+
+def _epoch_timer(seconds: list[float]):
+    """A Keras callback appending each epoch's wall time to `seconds`."""
+    import tensorflow as tf
+
+    starts: list[float] = []
+    return tf.keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: starts.append(time.perf_counter()),
+        on_epoch_end=lambda epoch, logs: seconds.append(time.perf_counter() - starts[-1]))
+
+
+def _examples_per_second(seconds: list[float], examples: int) -> float:
+    timed = seconds[1:]  # the first epoch traces and warms up
+    return examples * len(timed) / sum(timed)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--impressions", type=int, default=40_000)
+    parser.add_argument("--epochs", type=int, default=4, help="per fit; the first is not timed")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating fits of each kind")
+    parser.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "clickpipe-bench"))
+    parser.add_argument("--config", help="a clickpipe config (default: the packaged one)")
+    args = parser.parse_args(argv)
+    if args.epochs < 2 or args.rounds < 1:
+        parser.error("--epochs must be at least 2 and --rounds at least 1")
+
+    import numpy as np
+    import tensorflow as tf
+    import tensorflow_transform as tft
+
+    from pipeline.config import load_config
+    from trainer.model import build_model
+    from trainer.preprocessing import transform_facts
+    from trainer.settings import TrainingSettings
+    from trainer.train import make_dataset, training_dataset
+
+    config = load_config(args.config)
+    registry = config.registry()
+    settings = TrainingSettings.from_dict(config.training.model_dump())
+    transformed, _, _ = prepare_demo(args.work, args.impressions, config=config)
+    tf_transform_output = tft.TFTransformOutput(transformed.transform_output)
+    facts = transform_facts(registry, tf_transform_output)
+
+    batches = list(make_dataset(transformed.train_files, tf_transform_output, registry,
+                                settings.batch_size, shuffle=False))
+    features = {name: np.concatenate([b[0][name].numpy() for b in batches])
+                for name in batches[0][0]}
+    labels = np.concatenate([b[1].numpy() for b in batches])
+    examples = len(labels)
+
+    def fit(in_memory: bool) -> float:
+        model = build_model(registry, facts, settings)
+        seconds: list[float] = []
+        timer = _epoch_timer(seconds)
+        if in_memory:
+            model.fit(features, labels, batch_size=settings.batch_size, epochs=args.epochs,
+                      shuffle=True, callbacks=[timer], verbose=0)
+        else:
+            # Exactly what `trainer.train.train` feeds the model.
+            dataset, steps = training_dataset(transformed.train_files, tf_transform_output,
+                                              registry, settings)
+            model.fit(dataset, epochs=args.epochs, steps_per_epoch=steps, callbacks=[timer],
+                      verbose=0)
+        return _examples_per_second(seconds, examples)
+
+    def read_only() -> float:
+        """The input pipeline alone: one epoch of batches read and parsed, no training."""
+        dataset, steps = training_dataset(transformed.train_files, tf_transform_output,
+                                          registry, settings)
+        batches = iter(dataset)
+        next(batches)  # fills the shuffle buffer
+        start = time.perf_counter()
+        for _ in range(steps):
+            next(batches)
+        return steps * settings.batch_size / (time.perf_counter() - start)
+
+    results: dict[str, list[float]] = {"pipeline": [], "in_memory": [], "read_only": []}
+    for _ in range(args.rounds):
+        for kind in results:
+            results[kind].append(read_only() if kind == "read_only" else fit(kind == "in_memory"))
+            print(f"{kind:>9}: {results[kind][-1]:8.0f} examples/s", flush=True)
+    pipeline_rate = statistics.median(results["pipeline"])
+    memory_rate = statistics.median(results["in_memory"])
+    report = {
+        "train_examples": examples, "epochs_timed_per_fit": args.epochs - 1,
+        "rounds": args.rounds, "batch_size": settings.batch_size,
+        "pipeline_examples_per_s": pipeline_rate, "in_memory_examples_per_s": memory_rate,
+        "ratio": pipeline_rate / memory_rate,
+        "read_only_examples_per_s": statistics.median(results["read_only"]), "all": results,
+        "tensorflow": tf.__version__,
+    }
+    path = os.path.join(args.work, "train_bench.json")
+    with open(path, "w") as f:
+        json.dump(report, f, indent=2)
+    print(f"input pipeline {pipeline_rate:.0f} examples/s, in-memory {memory_rate:.0f} "
+          f"examples/s, ratio {report['ratio']:.2f} (target >= 0.8); the input pipeline "
+          f"alone reads {report['read_only_examples_per_s']:.0f} examples/s; written to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
