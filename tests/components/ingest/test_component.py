@@ -8,7 +8,7 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
 from components.ingest import rows
-from components.ingest.component import ImpressionsGen
+from components.ingest.component import ImpressionsGen, QuarantinedRows
 from components.ingest.spans import resolve_spans
 from pipeline.gcs import upload_dir
 from tests.components.ingest import dataset as ds
@@ -88,7 +88,7 @@ def test_records_span_version_splits_and_counts_and_caches_by_fingerprint(tmp_pa
     assert custom(examples, "rows_train") + custom(examples, "rows_eval") == 20
     reasons = {n for n in examples.custom_properties if n.startswith("quarantined_")}
     assert reasons == {f"quarantined_{reason}" for reason in rows.REASONS}
-    [quarantine] = mlmd.get_artifacts_by_type("QuarantinedRows")
+    [quarantine] = mlmd.get_artifacts_by_type(QuarantinedRows.TYPE_NAME)
     assert custom(quarantine, "rows_quarantined") == 1
     assert len(mlmd.get_artifacts_by_type("ExampleStatistics")) == 1
 
