@@ -106,14 +106,13 @@ def _demo(args: argparse.Namespace) -> int:
             upload_dir(str(data), DEMO_BUCKET)
             for month in DEMO_MONTHS:
                 codes.append(_demo_month(config, DEMO_BUCKET, month, data))
-    home = Path(args.home)
     print("\nWhere things are:")
     print(f"  models    {config.model_base_path}/<version>/")
     serving = config.serving
     print(f"  serve     clickpipe serve --model_name {serving.model_name} --model_base_path {config.model_base_path}")
     print(f"  metadata  {config.pipeline.metadata_path}")
     print(f"  logs      {config.pipeline.logs_dir}/")
-    print(f"  reports   {home / 'pipeline-root' / 'CompareModels'}/")
+    print(f"  reports   {Path(config.pipeline.pipeline_root) / 'CompareModels'}/")
     return EXIT_FAILED if EXIT_FAILED in codes else EXIT_OK
 
 

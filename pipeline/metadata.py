@@ -56,6 +56,15 @@ def latest_node_record(
     return NodeRecord(node_id=node_id, state=state, outputs=outputs)
 
 
+def artifact_property(artifact: Artifact, name: str, default=None):
+    """A property's value, looked up among the type's properties first, then custom ones."""
+    if name in artifact.properties:
+        value = artifact.properties[name]
+        kind = value.WhichOneof("value")
+        return getattr(value, kind) if kind else default
+    return custom_property(artifact, name, default)
+
+
 def custom_property(artifact: Artifact, name: str, default=None):
     """A custom property's value, whatever its MLMD value type."""
     if name not in artifact.custom_properties:

@@ -43,7 +43,6 @@ class NodeProgress:
 class RunOutcome:
     """The result of one local pipeline run."""
 
-    pipeline_name: str
     span: str
     months: list[str]
     log_path: str
@@ -181,7 +180,7 @@ def run_local(
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     log_path = Path(config.pipeline.logs_dir) / f"run-{span}-{stamp}.log"
     outcome = RunOutcome(
-        pipeline_name=config.pipeline.name, span=span, months=list(selection.months), log_path=str(log_path)
+        span=span, months=list(selection.months), log_path=str(log_path)
     )
     absl_logger = logging.getLogger("absl")
     with logs_to_file(log_path) as terminal:

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from pipeline.runner import RunOutcome
 
 # Node ids from pipeline.pipeline; the summary reads their latest outputs.
-INGEST, STATISTICS, VALIDATE = "IngestImpressions", "ComputeStatistics", "ValidateImpressions"
+INGEST, VALIDATE = "IngestImpressions", "ValidateImpressions"
 TRAIN, BASELINE, EVALUATE = "TrainModel", "FindProductionModel", "EvaluateModel"
 PUSH, REPORT = "PushModel", "CompareModels"
 
@@ -52,26 +52,6 @@ class RunSummary:
         return "pushed" if self.pushed_version else "not-blessed"
 
 
-def _prop(artifact: metadata.Artifact, name: str, default=None):
-    if name in artifact.properties:
-        value = artifact.properties[name]
-        kind = value.WhichOneof("value")
-        return getattr(value, kind) if kind else default
-    return metadata.custom_property(artifact, name, default)
-
-
-def _split_counts(statistics_uri: str) -> dict[str, int]:
-    import tensorflow_data_validation as tfdv
-
-    counts = {}
-    for split_dir in sorted(Path(statistics_uri).glob("Split-*")):
-        stats = tfdv.load_stats_binary(str(split_dir / "FeatureStats.pb"))
-        counts[split_dir.name.removeprefix("Split-")] = sum(
-            d.num_examples for d in stats.datasets
-        )
-    return counts
-
-
 def _anomalies(anomalies_uri: str) -> dict[str, list[str]]:
     from tensorflow_metadata.proto.v0 import anomalies_pb2
 
@@ -104,14 +84,15 @@ def collect(config, outcome: RunOutcome, ground_truth_dir: str | None = None) ->
         examples = ingest.output("examples")
         summary.examples_uri = examples.uri
         for key in ("rows_read", "rows_written", "rows_quarantined"):
-            summary.rows[key.removeprefix("rows_")] = int(_prop(examples, key, 0))
+            summary.rows[key.removeprefix("rows_")] = int(metadata.artifact_property(examples, key, 0))
+        # Ingestion counts each split as it writes it.
+        for split in ("train", "eval"):
+            summary.split_rows[split] = int(metadata.artifact_property(examples, f"rows_{split}", 0))
         for prop_name in examples.custom_properties:
             if prop_name.startswith("quarantined_"):
-                count = int(_prop(examples, prop_name, 0))
+                count = int(metadata.artifact_property(examples, prop_name, 0))
                 if count:
                     summary.quarantined_by_reason[prop_name.removeprefix("quarantined_")] = count
-    if statistics := record(STATISTICS):
-        summary.split_rows = _split_counts(statistics.output("statistics").uri)
     if validate := record(VALIDATE):
         summary.anomalies = _anomalies(validate.output("anomalies").uri)
     if train := record(TRAIN):
@@ -124,13 +105,13 @@ def collect(config, outcome: RunOutcome, ground_truth_dir: str | None = None) ->
         summary.metrics = overall.get(results.CANDIDATE, {})
         summary.baseline_metrics = overall.get(results.BASELINE, {})
         summary.has_baseline = evaluation.has_baseline
-        summary.blessed = bool(_prop(evaluate.output("blessing"), "blessed", 0))
+        summary.blessed = bool(metadata.artifact_property(evaluate.output("blessing"), "blessed", 0))
         summary.failures = [str(failure) for failure in evaluation.failures]
     if push := record(PUSH):
         pushed = push.output("pushed_model")
-        if int(_prop(pushed, "pushed", 0)):
-            summary.pushed_version = str(_prop(pushed, "pushed_version", ""))
-            summary.pushed_path = str(_prop(pushed, "pushed_destination", ""))
+        if int(metadata.artifact_property(pushed, "pushed", 0)):
+            summary.pushed_version = str(metadata.artifact_property(pushed, "pushed_version", ""))
+            summary.pushed_path = str(metadata.artifact_property(pushed, "pushed_destination", ""))
     if report := record(REPORT):
         summary.report_path = str(Path(report.output("report").uri) / "report.html")
     if ground_truth_dir and summary.examples_uri:
