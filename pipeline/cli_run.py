@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import warnings
 from pathlib import Path
@@ -41,7 +42,7 @@ def register(commands, group) -> None:
     )
     demo.add_argument("--data", default="demo-data", help="demo data folder (default: demo-data)")
     demo.add_argument("--home", default="clickpipe-home", help="pipeline home (default: clickpipe-home)")
-    demo.add_argument("--impressions", type=int, default=20000, help="impressions per month")
+    demo.add_argument("--impressions", type=int, default=100_000, help="impressions per month")
     demo.add_argument(
         "--no-emulator",
         action="store_true",
@@ -92,6 +93,11 @@ def _demo(args: argparse.Namespace) -> int:
     if not (data / "impressions" / DEMO_MONTHS[-1]).is_dir():
         print(f"clickpipe: generating demo data for {', '.join(DEMO_MONTHS)} in {data}/", flush=True)
         generate(str(data), list(DEMO_MONTHS), GeneratorSettings(impressions=args.impressions))
+    else:
+        summary = data / "ground_truth" / DEMO_MONTHS[-1] / "summary.json"
+        rows = json.loads(summary.read_text())["rows"] if summary.is_file() else "an unknown number of"
+        print(f"clickpipe: using the demo data already in {data}/ ({rows} impressions a month; "
+              "remove the folder to generate it anew)", flush=True)
     config = load_config().with_overrides(pipeline={"home": args.home})
     codes = []
     if args.no_emulator:

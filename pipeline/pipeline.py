@@ -131,6 +131,9 @@ def create_pipeline(config: ClickpipeConfig, target: RunTarget) -> tfx.dsl.Pipel
         schema=validated_schema,
         preprocessing_fn=TRANSFORM_FN,
         custom_config={"registry": registry.to_dict()},
+        # ComputeStatistics already describes the raw span; Transform's own pre- and
+        # post-transform statistics would be a second and third full TFDV pass nobody reads.
+        disable_statistics=True,
     ).with_id("TransformFeatures")
 
     # The Keras model on tabular, text and creative features.

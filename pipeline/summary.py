@@ -190,7 +190,7 @@ def _metric_line(metrics: dict[str, float], limits: dict[str, float]) -> str:
             text = f"{label} {metrics[name]:.4f}"
             limit = limits.get({"auc": "auc", "binary_crossentropy": "log_loss"}.get(name, ""))
             if limit:
-                text += f" (best achievable {limit:.4f})"
+                text += f" ({metrics[name] / limit:.3f} x best achievable {limit:.4f})"
             parts.append(text)
     if "mean_prediction" in metrics and "mean_label" in metrics:
         parts.append(f"mean prediction {metrics['mean_prediction']:.4f} vs label {metrics['mean_label']:.4f}")

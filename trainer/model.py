@@ -32,9 +32,25 @@ def input_specs(registry: FeatureRegistry) -> dict[str, tf.TensorSpec]:
         elif feature.kind is Kind.TEXT:
             specs[name] = tf.TensorSpec([None, registry.text_max_tokens], tf.int64)
         else:
-            size = registry.image_size
-            specs[name] = tf.TensorSpec([None, size, size, 3], tf.float32)
+            specs[name] = tf.TensorSpec([None], tf.string)
     return specs
+
+
+@tf.keras.utils.register_keras_serializable(package="clickpipe")
+class Pixels(tf.keras.layers.Layer):
+    """The transform's raw RGB bytes of a ``size`` x ``size`` image, one string per row, as
+    ``[batch, size, size, 3]`` floats in ``[0, 1]``."""
+
+    def __init__(self, size: int, **kwargs):
+        super().__init__(**kwargs)
+        self.size = size
+
+    def call(self, data: tf.Tensor) -> tf.Tensor:
+        pixels = tf.io.decode_raw(data, tf.uint8)
+        return tf.reshape(tf.cast(pixels, tf.float32) / 255.0, [-1, self.size, self.size, 3])
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "size": self.size}
 
 
 def _cross_inputs(registry: FeatureRegistry, cross: tuple[str, ...]) -> list[str]:
@@ -115,7 +131,8 @@ def build_model(registry: FeatureRegistry, facts: TransformFacts,
             wide.append(linear(1, f"wide_{feature.name}")(counts))
             deep.append(linear(settings.embedding_dim, f"embed_{feature.name}", "uniform")(counts))
         elif feature.kind is Kind.IMAGE and Branch.IMAGE not in settings.without:
-            features, pooled = _image_tower(inputs[name], settings.embedding_dim)
+            image = Pixels(registry.image_size, name=f"pixels_{feature.name}")(inputs[name])
+            features, pooled = _image_tower(image, settings.embedding_dim)
             deep.append(features)
             # Creative traits move the click logit additively, as words do.
             wide.append(linear(1, f"wide_{feature.name}")(pooled))

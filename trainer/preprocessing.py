@@ -8,7 +8,10 @@ takes raw features and training and serving cannot drift apart:
 - numeric: a z-score (deep part) and a quantile bucket (wide part);
 - text: lower-cased word tokens, a vocabulary with OOV buckets, padded or cut to
   `text_max_tokens` ids where 0 means "no token";
-- image: the raw PNG/JPEG bytes decoded, resized to `image_size` and scaled to ``[0, 1]``;
+- image: the raw PNG/JPEG bytes decoded and resized to `image_size`, kept as the raw RGB bytes
+  of the resized image (one uint8 per channel, `image_size`² × 3 bytes); the model scales
+  them (`trainer.model.Pixels`). A quarter of the bytes of float pixels in every transformed
+  example, which is what the trainer's input pipeline reads, decompresses and parses;
 - label: kept as int64 under its transformed name; its class counts are stored as a TFT
   vocabulary so training can start from the class prior.
 """
@@ -102,19 +105,29 @@ def _text(raw, feature: Feature, registry: FeatureRegistry) -> dict:
 
 
 def decode_image(encoded: tf.Tensor, size: int) -> tf.Tensor:
-    """PNG/JPEG bytes, one per row, as ``[batch, size, size, 3]`` floats in ``[0, 1]``."""
+    """PNG/JPEG bytes, one per row, as ``[batch, size, size, 3]`` uint8 pixels."""
 
     def decode_one(data: tf.Tensor) -> tf.Tensor:
         image = tf.io.decode_image(data, channels=3, expand_animations=False)
         image.set_shape([None, None, 3])
-        return tf.image.resize(tf.image.convert_image_dtype(image, tf.float32), [size, size])
+        resized = tf.image.resize(image, [size, size])
+        return tf.cast(tf.round(tf.clip_by_value(resized, 0, 255)), tf.uint8)
 
     return tf.map_fn(decode_one, encoded,
-                     fn_output_signature=tf.TensorSpec([size, size, 3], tf.float32))
+                     fn_output_signature=tf.TensorSpec([size, size, 3], tf.uint8))
+
+
+def pixel_bytes(pixels: tf.Tensor) -> tf.Tensor:
+    """``[batch, ...]`` uint8 pixels as one string of their raw bytes per row (row-major), the
+    inverse of ``tf.io.decode_raw(..., tf.uint8)``."""
+    flat = tf.reshape(pixels, [tf.shape(pixels)[0], -1])
+    single_bytes = tf.constant([bytes([value]) for value in range(256)])
+    return tf.strings.reduce_join(tf.gather(single_bytes, tf.cast(flat, tf.int32)), axis=1)
 
 
 def _image(raw, feature: Feature, registry: FeatureRegistry) -> dict:
-    return {transformed_name(feature.name): decode_image(_dense(raw, ""), registry.image_size)}
+    pixels = decode_image(_dense(raw, ""), registry.image_size)
+    return {transformed_name(feature.name): pixel_bytes(pixels)}
 
 
 _TRANSFORMS = {

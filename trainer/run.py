@@ -27,7 +27,7 @@ def run_fn(fn_args) -> None:
 
     Args:
         fn_args: TFX's `FnArgs`; reads `custom_config`, `train_files`, `eval_files`,
-            `train_steps`, `transform_graph_path`, `data_accessor`, `serving_model_dir` and
+            `train_steps`, `transform_graph_path`, `serving_model_dir` and
             `model_run_dir`.
 
     Raises:
@@ -40,11 +40,10 @@ def run_fn(fn_args) -> None:
     settings = TrainingSettings.from_dict(custom_config.get("training", {}))
     tf_transform_output = tft.TFTransformOutput(
         fn_args.transform_graph_path or fn_args.transform_output)
-    factory = fn_args.data_accessor.tf_dataset_factory
     board = tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, profile_batch=0)
     model = train(fn_args.train_files, fn_args.eval_files, tf_transform_output, registry,
-                  settings, factory=factory, train_steps=fn_args.train_steps, callbacks=[board])
-    metrics = evaluate(model, fn_args.eval_files, tf_transform_output, registry, factory=factory)
+                  settings, train_steps=fn_args.train_steps, callbacks=[board])
+    metrics = evaluate(model, fn_args.eval_files, tf_transform_output, registry)
     write_metrics(metrics, fn_args.model_run_dir)
     export_serving_model(model, tf_transform_output, registry, fn_args.serving_model_dir)
 

@@ -61,3 +61,12 @@ def test_summary_of_a_failed_run_names_the_component():
                          failed_node="TransformFeatures", log_path="x.log")
     assert summary.exit_state == "failed"
     assert "failed in TransformFeatures: ValueError: boom" in render(summary)
+
+
+def test_summary_puts_each_metric_beside_its_best_achievable_value_and_their_ratio():
+    summary = RunSummary(span="2026-10", months=["2026-10"], succeeded=True,
+                         metrics={"auc": 0.78, "binary_crossentropy": 0.1155},
+                         limits={"auc": 0.8, "log_loss": 0.11}, log_path="x.log")
+    text = render(summary)
+    assert "AUC 0.7800 (0.975 x best achievable 0.8000)" in text
+    assert "log-loss 0.1155 (1.050 x best achievable 0.1100)" in text

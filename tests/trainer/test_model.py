@@ -21,7 +21,9 @@ def facts(registry, tf_transform_output):
 
 
 def _zeros(registry, rows=4):
-    return {name: tf.zeros([rows, *spec.shape[1:]], spec.dtype)
+    black = b"\0" * registry.image_size ** 2 * 3  # a black creative, as the transform writes it
+    return {name: tf.fill([rows], black) if spec.dtype == tf.string
+            else tf.zeros([rows, *spec.shape[1:]], spec.dtype)
             for name, spec in input_specs(registry).items()}
 
 

@@ -7,11 +7,13 @@ import pytest
 import tensorflow as tf
 
 from trainer.features import Kind, transformed_name
+from trainer.model import Pixels
 from trainer.preprocessing import (
     NUMERIC_BUCKETS,
     _dense,
     bucket_name,
     decode_image,
+    pixel_bytes,
     tokenize,
     transform_facts,
 )
@@ -32,9 +34,11 @@ def test_every_feature_is_transformed_with_the_shape_the_model_reads(batch, regi
         value = features[transformed_name(feature.name)]
         expected = {
             Kind.CATEGORICAL: [3], Kind.NUMERIC: [3],
-            Kind.TEXT: [3, registry.text_max_tokens], Kind.IMAGE: [3, size, size, 3],
+            Kind.TEXT: [3, registry.text_max_tokens], Kind.IMAGE: [3],
         }[feature.kind]
         assert value.shape.as_list() == expected, feature.name
+        if feature.kind is Kind.IMAGE:
+            assert [len(pixels) for pixels in value.numpy()] == [size * size * 3] * 3
     assert sorted(label.numpy().reshape(-1).tolist()) == [0, 0, 1]
 
 
@@ -74,9 +78,11 @@ def test_titles_become_padded_word_ids(batch, registry, rows, tf_transform_outpu
     assert ids.max() < facts.text_ids[transformed_name(title)]
 
 
-def test_creatives_are_decoded_resized_and_scaled(batch, registry):
+def test_creatives_are_decoded_and_resized_to_the_pixels_the_model_scales(batch, registry):
     features, _ = batch
-    image = features[transformed_name("creative")].numpy()
+    size = registry.image_size
+    image = Pixels(size)(features[transformed_name("creative")]).numpy()
+    assert image.shape == (3, size, size, 3)
     assert image.min() >= 0.0 and image.max() <= 1.0
     # The first row's creative is mostly red.
     red = image[0, ..., 0].mean()
@@ -99,6 +105,15 @@ def test_dense_accepts_the_shapes_a_schema_can_give():
     assert _dense(dense, "").numpy().tolist() == [b"x", b"y"]
     assert _dense(sparse, "-").numpy().tolist() == [b"x", b"-"]
     assert _dense(ragged, "-").numpy().tolist() == [b"x", b"-"]
+
+
+def test_pixel_bytes_are_the_raw_bytes_the_model_decodes():
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 4, 4, 3), dtype=np.uint8)
+    encoded = pixel_bytes(tf.constant(pixels)).numpy()
+    assert encoded.tolist() == [row.tobytes() for row in pixels]
+    scaled = Pixels(4)(tf.constant(encoded)).numpy()
+    assert scaled.min() >= 0 and scaled.max() <= 1
+    assert np.array_equal(np.rint(scaled * 255).astype(np.uint8), pixels)
 
 
 def test_decode_image_rejects_bytes_that_are_not_an_image():

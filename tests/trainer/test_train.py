@@ -36,18 +36,16 @@ def test_metrics_need_both_classes():
 
 
 def test_run_fn_trains_writes_metrics_and_exports(tmp_path, transformed, registry):
-    from tfx.components.trainer.fn_args_utils import DataAccessor, FnArgs
+    from tfx.components.trainer.fn_args_utils import FnArgs
 
     from pipeline.config import load_config
     from trainer.run import METRICS_FILE, run_fn
-    from trainer.train import tfrecord_dataset_factory
 
     training = {**load_config().training.model_dump(), "epochs": 1, "hidden_units": [4]}
     fn_args = FnArgs(
         train_files=transformed.train_files, eval_files=transformed.eval_files,
         transform_graph_path=transformed.transform_output,
         serving_model_dir=str(tmp_path / "serving"), model_run_dir=str(tmp_path / "run"),
-        data_accessor=DataAccessor(tfrecord_dataset_factory, None, None),
         custom_config={"registry": registry.to_dict(), "training": training})
     run_fn(fn_args)
     metrics = json.loads((tmp_path / "run" / METRICS_FILE).read_text())
@@ -69,7 +67,7 @@ def test_training_dataset_repeats_and_knows_its_epoch(transformed, tf_transform_
                                                       settings):
     from trainer.train import count_examples, training_dataset
 
-    assert count_examples(transformed.train_files, tf_transform_output, registry) == 3
+    assert count_examples(transformed.train_files) == 3
     dataset, steps = training_dataset(transformed.train_files, tf_transform_output, registry,
                                       settings)
     assert steps == 2  # three rows in batches of two
@@ -88,3 +86,5 @@ def test_training_dataset_refuses_empty_files(tmp_path, tf_transform_output, reg
         pass
     with pytest.raises(ValueError, match="no training examples"):
         training_dataset([empty], tf_transform_output, registry, settings)
+    with pytest.raises(ValueError, match="no files match"):
+        training_dataset([str(tmp_path / "missing-*")], tf_transform_output, registry, settings)
