@@ -1,6 +1,6 @@
 """Ablation: does every branch of the model earn its place? Quality against the limit.
 
-    TF_USE_LEGACY_KERAS=1 .venv/bin/python -m benchmarks.ablation [--impressions 40000]
+    TF_USE_LEGACY_KERAS=1 .venv/bin/python -m benchmarks.ablation [--impressions 100000]
         [--seed 0] [--work DIR] [--only full,no-image,...]
 
 On one month of demo data (transformed once with the real TF Transform, see
@@ -85,7 +85,7 @@ def oracle_logistic_regression(train_rows: list[dict], eval_rows: list[dict],
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--impressions", type=int, default=40_000)
+    parser.add_argument("--impressions", type=int, default=100_000, help="as `clickpipe demo`")
     parser.add_argument("--seed", type=int, default=0, help="the generator's seed")
     parser.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "clickpipe-bench"))
     parser.add_argument("--only", default=",".join(VARIANTS),

@@ -115,6 +115,7 @@ class TrainingSection(_Section):
     seed: int = 7
     l2: float = Field(1e-4, ge=0)
     dropout: float = Field(0.0, ge=0, lt=1)
+    cache_mb: int = Field(1024, ge=0)
 
 
 class SliceThreshold(_Section):

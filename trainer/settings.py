@@ -34,6 +34,7 @@ class TrainingSettings:
     seed: int = 7
     l2: float = 1e-4
     dropout: float = 0.0
+    cache_mb: int = 1024
     without: frozenset[Branch] = field(default_factory=frozenset)
 
     @classmethod

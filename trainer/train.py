@@ -33,7 +33,7 @@ def _records(file_patterns: Sequence[str]) -> tf.data.Dataset:
 
 def make_dataset(file_patterns: Sequence[str], tf_transform_output, registry: FeatureRegistry,
                  batch_size: int, *, shuffle: bool, seed: int | None = None,
-                 repeat: bool = False) -> tf.data.Dataset:
+                 repeat: bool = False, cache: bool = False) -> tf.data.Dataset:
     """(features, label) batches of transformed examples: one epoch, or endless with `repeat`.
 
     Plain tf.data over Transform's TFRecords: records are shuffled and batched, and each batch
@@ -41,7 +41,8 @@ def make_dataset(file_patterns: Sequence[str], tf_transform_output, registry: Fe
     `TensorFlowDataset`, TFX's data accessor, interleaves even a single file; measured on this
     data, that doubled the reader's cost per example.) Repeating before shuffling keeps the
     shuffle buffer full across epochs instead of refilling it, while the model waits, at the
-    start of each one.
+    start of each one. With `cache`, the decompressed records are kept in memory during the
+    first pass, and later passes read them from there instead of the files.
     """
     specs = input_specs(registry)
     label = transformed_name(registry.label)
@@ -55,6 +56,8 @@ def make_dataset(file_patterns: Sequence[str], tf_transform_output, registry: Fe
         return batch, tf.reshape(features[label], [-1, 1])
 
     dataset = _records(file_patterns)
+    if cache:
+        dataset = dataset.cache()
     if repeat:
         dataset = dataset.repeat()
     if shuffle:
@@ -63,21 +66,34 @@ def make_dataset(file_patterns: Sequence[str], tf_transform_output, registry: Fe
         to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
-def count_examples(file_patterns: Sequence[str]) -> int:
-    """The number of records in the files, without parsing them."""
-    return int(_records(file_patterns).batch(4096).reduce(
-        np.int64(0), lambda n, batch: n + tf.size(batch, out_type=tf.int64)))
+def count_records(file_patterns: Sequence[str]) -> tuple[int, int]:
+    """The number of records in the files and their decompressed bytes, without parsing them."""
+
+    def add(totals: tf.Tensor, batch: tf.Tensor) -> tf.Tensor:
+        return totals + tf.stack([tf.size(batch, out_type=tf.int64),
+                                  tf.reduce_sum(tf.cast(tf.strings.length(batch), tf.int64))])
+
+    records, size = _records(file_patterns).batch(4096).reduce(
+        tf.zeros([2], tf.int64), add).numpy()
+    return int(records), int(size)
+
+
+def fits_in_cache(size: int, settings: TrainingSettings) -> bool:
+    """Whether a split of `size` decompressed bytes is kept in memory (`settings.cache_mb`)."""
+    return size <= settings.cache_mb * 2**20
 
 
 def training_dataset(file_patterns: Sequence[str], tf_transform_output,
                      registry: FeatureRegistry, settings: TrainingSettings
                      ) -> tuple[tf.data.Dataset, int]:
-    """Endless shuffled training batches and the number of steps that make one epoch."""
-    examples = count_examples(file_patterns)
+    """Endless shuffled training batches and the number of steps that make one epoch; the
+    split is cached in memory after the first epoch when it fits in `settings.cache_mb`."""
+    examples, size = count_records(file_patterns)
     if not examples:
         raise ValueError(f"no training examples in {', '.join(file_patterns)}")
     dataset = make_dataset(file_patterns, tf_transform_output, registry, settings.batch_size,
-                           shuffle=True, seed=settings.seed, repeat=True)
+                           shuffle=True, seed=settings.seed, repeat=True,
+                           cache=fits_in_cache(size, settings))
     return dataset, -(-examples // settings.batch_size)
 
 
@@ -103,7 +119,7 @@ def train(train_files: Sequence[str], eval_files: Sequence[str], tf_transform_ou
     train_data, steps_per_epoch = training_dataset(train_files, tf_transform_output, registry,
                                                    settings)
     eval_data = make_dataset(eval_files, tf_transform_output, registry, settings.batch_size,
-                             shuffle=False)
+                             shuffle=False, cache=fits_in_cache(count_records(eval_files)[1], settings))
     if train_steps:
         steps_per_epoch = max(1, train_steps // settings.epochs)
     early_stopping = tf.keras.callbacks.EarlyStopping(

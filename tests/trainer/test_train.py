@@ -65,9 +65,10 @@ def test_run_fn_without_a_registry_says_what_is_missing():
 
 def test_training_dataset_repeats_and_knows_its_epoch(transformed, tf_transform_output, registry,
                                                       settings):
-    from trainer.train import count_examples, training_dataset
+    from trainer.train import count_records, training_dataset
 
-    assert count_examples(transformed.train_files) == 3
+    records, size = count_records(transformed.train_files)
+    assert records == 3 and size > 3 * registry.image_size ** 2 * 3  # the creatives' pixels
     dataset, steps = training_dataset(transformed.train_files, tf_transform_output, registry,
                                       settings)
     assert steps == 2  # three rows in batches of two
@@ -88,3 +89,39 @@ def test_training_dataset_refuses_empty_files(tmp_path, tf_transform_output, reg
         training_dataset([empty], tf_transform_output, registry, settings)
     with pytest.raises(ValueError, match="no files match"):
         training_dataset([str(tmp_path / "missing-*")], tf_transform_output, registry, settings)
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_a_cached_split_is_read_from_memory_after_the_first_pass(tmp_path, transformed,
+                                                                 tf_transform_output, registry,
+                                                                 cache):
+    import shutil
+
+    import tensorflow as tf
+
+    from trainer.train import make_dataset
+
+    for i, path in enumerate(tf.io.gfile.glob(transformed.train_files[0])):
+        shutil.copy(path, tmp_path / f"part-{i}.gz")
+    # Three rows in batches of three: one batch is one pass over the files.
+    batches = iter(make_dataset([str(tmp_path / "part-*.gz")], tf_transform_output, registry, 3,
+                                shuffle=False, repeat=True, cache=cache))
+    first = next(batches)[1].numpy().tolist()
+    for path in tmp_path.glob("part-*.gz"):
+        path.unlink()
+    if cache:
+        assert [next(batches)[1].numpy().tolist() for _ in range(200)] == [first] * 200
+    else:  # the reader opens the files again, however far it has read ahead
+        with pytest.raises(tf.errors.NotFoundError):
+            for _ in range(200):
+                next(batches)
+
+
+def test_only_a_split_within_cache_mb_is_cached(settings):
+    import dataclasses
+
+    from trainer.train import fits_in_cache
+
+    small = dataclasses.replace(settings, cache_mb=1)
+    assert fits_in_cache(2**20, small) and not fits_in_cache(2**20 + 1, small)
+    assert not fits_in_cache(1, dataclasses.replace(settings, cache_mb=0))
