@@ -9,10 +9,18 @@ same serialized tf.Examples. Measured, each with a bounded number of requests:
 - batched requests (`--batch` rows each): rows/s against in-process calls on the same batches;
 - the same single requests with `--enable_batching`: rows/s against in-process batched rows/s.
 
+Every measurement is repeated `--rounds` times, the baseline and the server one after the other
+in each round, and the tables show the median over the rounds (ratios: the median of each
+round's ratio; with an even number of rounds, the lower middle value). For context they also
+show the server's own mean time per request and its TensorFlow part (from the server's
+Prometheus metrics, `:tensorflow:serving:request_latency` and `runtime_latency`), and the
+server's engine called in this process ("in-process session": the signature run as one
+session call, as TF Serving runs it), which is faster than the signature call of the baseline.
+
 Without `--model_base_path` the model is a stand-in with the clickpipe model contract (parses
 the default config's raw features, decodes the PNG creative, small dense network), built here.
 
-    python -m benchmarks.serving_bench [--model_base_path DIR] [--json results.json]
+    python -m benchmarks.serving_bench [--model_base_path DIR] [--rounds N] [--json results.json]
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -35,6 +44,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL_NAME = "clickpipe"
+METRICS_PATH = "/monitoring/prometheus/metrics"
 
 
 def _quiet() -> None:
@@ -136,8 +146,12 @@ def make_examples(registry, count: int, seed: int = 7) -> list[bytes]:
     return examples
 
 
-def _run(call, batches: list[list[bytes]], concurrency: int) -> dict:
-    """Sends every batch once with `concurrency` threads; latency stats and throughput."""
+def _run(call, batches: list[list[bytes]], concurrency: int, server_times=None) -> dict:
+    """Sends every batch once with `concurrency` threads; latency stats and throughput.
+
+    `server_times`, if given, returns the server's cumulative request and TensorFlow times;
+    the run then also reports their mean per request over the timed requests.
+    """
     latencies: list[float] = []
     lock = threading.Lock()
 
@@ -151,12 +165,13 @@ def _run(call, batches: list[list[bytes]], concurrency: int) -> dict:
     with ThreadPoolExecutor(concurrency) as pool:
         # Untimed warmup on the same threads: per-thread connections and TF contexts.
         list(pool.map(call, batches[: 5 * concurrency]))
+        before = server_times() if server_times else None
         started = time.perf_counter()
         list(pool.map(one, batches))
         wall = time.perf_counter() - started
     latencies.sort()
     rows = sum(len(b) for b in batches)
-    return {
+    result = {
         "requests": len(batches),
         "rows": rows,
         "concurrency": concurrency,
@@ -165,6 +180,27 @@ def _run(call, batches: list[list[bytes]], concurrency: int) -> dict:
         "requests_per_s": len(batches) / wall,
         "rows_per_s": rows / wall,
     }
+    if before is not None:
+        after = server_times()
+        for key in ("request", "runtime"):
+            count = after[f"{key}_count"] - before[f"{key}_count"]
+            result[f"server_{key}_ms"] = (after[f"{key}_sum"] - before[f"{key}_sum"]) / count / 1000
+    return result
+
+
+def _server_times(metrics_url: str) -> dict[str, float]:
+    """Cumulative Predict time (µs) and count in the server, whole request and TensorFlow run."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(metrics_url, timeout=30) as response:
+        text = response.read().decode("utf-8")
+    totals = dict.fromkeys(("request_sum", "request_count", "runtime_sum", "runtime_count"), 0.0)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            key = sample.name.removeprefix(":tensorflow:serving:").replace("_latency", "")
+            if key in totals and sample.labels.get("API") == "Predict":
+                totals[key] += sample.value
+    return totals
 
 
 def _start_server(base: Path, extra: list[str]) -> tuple[subprocess.Popen, str, str]:
@@ -220,6 +256,7 @@ def _start_in_process(base: Path, extra: list[str]) -> tuple[_InProcess, str, st
     options = ServerOptions(
         file_system_poll_wait_seconds=0,
         batching=read_batching_parameters(files[0]) if files else None,
+        prometheus_path=METRICS_PATH,
     )
     server = ModelServer(str(base), MODEL_NAME, rest_port=0, grpc_port=0, options=options).start()
     return _InProcess(server), server.rest_url, server.grpc_target
@@ -241,7 +278,7 @@ def _measure_server(rest_url: str, grpc_target: str, plan: dict) -> dict:
         caller = _PerThreadClient(make)
         caller(plan["warmup"][0])
         results[name] = {
-            key: _run(caller, batches, concurrency)
+            key: _run(caller, batches, concurrency, lambda: _server_times(rest_url + METRICS_PATH))
             for key, (batches, concurrency) in plan["runs"].items()
         }
         caller.close()
@@ -267,6 +304,27 @@ class _PerThreadClient:
             client.close()
 
 
+def _median_of_rounds(rounds: list):
+    """Each number of nested result dicts as its median over the rounds (the lower middle one)."""
+    if isinstance(rounds[0], dict):
+        return {key: _median_of_rounds([r[key] for r in rounds]) for key in rounds[0]}
+    return statistics.median_low(rounds)
+
+
+def _ratios(in_process: dict, server: dict, server_batching: dict) -> dict:
+    return {
+        api: {
+            "added_p50_ms_single": server[api]["single_c1"]["p50_ms"] - in_process["single_c1"]["p50_ms"],
+            "throughput_ratio_single_cN": server[api]["single_cN"]["rows_per_s"]
+            / in_process["single_cN"]["rows_per_s"],
+            "throughput_ratio_batched": server[api]["batched"]["rows_per_s"] / in_process["batched"]["rows_per_s"],
+            "dynamic_batching_ratio": server_batching[api]["single_c16"]["rows_per_s"]
+            / in_process["batched"]["rows_per_s"],
+        }
+        for api in ("rest", "grpc")
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     """Runs every measurement, prints the tables, optionally writes JSON."""
     parser = argparse.ArgumentParser(
@@ -274,16 +332,16 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--model_base_path", help="a served model's base path (default: build a stand-in)"
-    )
+    parser.add_argument("--model_base_path", help="a served model's base path (default: build a stand-in)")
     parser.add_argument("--requests", type=int, default=400, help="single requests per measurement")
-    parser.add_argument(
-        "--concurrency", type=int, default=8, help="clients for the throughput runs"
-    )
+    parser.add_argument("--concurrency", type=int, default=8, help="clients for the throughput runs")
     parser.add_argument("--batch", type=int, default=64, help="rows per batched request")
+    parser.add_argument("--batched_requests", type=int, default=40, help="batched requests per measurement")
     parser.add_argument(
-        "--batched_requests", type=int, default=40, help="batched requests per measurement"
+        "--rounds",
+        type=int,
+        default=5,
+        help="repeat every measurement this many times and report the medians (default: 5)",
     )
     parser.add_argument(
         "--inter_op",
@@ -308,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     import tensorflow as tf
 
     from pipeline.config import load_config
+    from serving.servable import Servable
 
     tf.config.threading.set_inter_op_parallelism_threads(args.inter_op)
     tf.config.threading.set_intra_op_parallelism_threads(args.intra_op)
@@ -323,9 +382,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             base = Path(scratch) / MODEL_NAME
             build_stand_in(base / "1", registry)
-        version_dir = max(
-            (p for p in base.iterdir() if p.name.isdigit()), key=lambda p: int(p.name)
-        )
+        version_dir = max((p for p in base.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
         examples = make_examples(registry, 512)
         singles = [[examples[i % len(examples)]] for i in range(args.requests)]
         batched = [
@@ -347,16 +404,34 @@ def main(argv: list[str] | None = None) -> int:
         def in_process(batch: list[bytes]) -> None:
             signature(examples=tf.constant(batch))["click_probability"].numpy()
 
+        # The server's own engine (a session call, as TF Serving runs a signature), for context.
+        engine = Servable.load(MODEL_NAME, int(version_dir.name), str(version_dir))
+
+        def in_process_session(batch: list[bytes]) -> None:
+            engine.run_unbatched("serving_default", {"examples": np.array(batch, dtype=object)})
+
         in_process(examples[:1])
         in_process(batched[0])
-        results = {
-            "model": str(version_dir) if args.model_base_path else "stand-in (clickpipe contract)",
-            "in_process": {k: _run(in_process, b, c) for k, (b, c) in plan["runs"].items()},
-        }
-
-        process, rest_url, grpc_target = start(base, threads)
+        monitoring = Path(scratch) / "monitoring.config"
+        monitoring.write_text("prometheus_config { enable: true }\n")
+        metrics = [f"--monitoring_config_file={monitoring}"]
+        rounds = []
+        process, rest_url, grpc_target = start(base, [*threads, *metrics])
         try:
-            results["server"] = _measure_server(rest_url, grpc_target, plan)
+            # Baseline and server one after the other in every round: a busy phase of a shared
+            # machine hits both.
+            for _ in range(args.rounds):
+                rounds.append(
+                    {
+                        "in_process": {k: _run(in_process, b, c) for k, (b, c) in plan["runs"].items()},
+                        "in_process_session": {
+                            k: _run(in_process_session, b, c)
+                            for k, (b, c) in plan["runs"].items()
+                            if k != "single_cN"
+                        },
+                        "server": _measure_server(rest_url, grpc_target, plan),
+                    }
+                )
         finally:
             _stop_server(process)
 
@@ -366,27 +441,20 @@ def main(argv: list[str] | None = None) -> int:
             "num_batch_threads { value: 2 }\n"
         )
         dynamic_plan = {"warmup": plan["warmup"], "runs": {"single_c16": (singles, 16)}}
-        process, rest_url, grpc_target = start(
-            base, [*threads, f"--batching_parameters_file={batching}"]
-        )
+        process, rest_url, grpc_target = start(base, [*threads, *metrics, f"--batching_parameters_file={batching}"])
         try:
-            results["server_batching"] = _measure_server(rest_url, grpc_target, dynamic_plan)
+            for measured in rounds:
+                measured["server_batching"] = _measure_server(rest_url, grpc_target, dynamic_plan)
         finally:
             _stop_server(process)
 
-    base_runs = results["in_process"]
-    results["ratios"] = {
-        api: {
-            "added_p50_ms_single": results["server"][api]["single_c1"]["p50_ms"]
-            - base_runs["single_c1"]["p50_ms"],
-            "throughput_ratio_single_cN": results["server"][api]["single_cN"]["rows_per_s"]
-            / base_runs["single_cN"]["rows_per_s"],
-            "throughput_ratio_batched": results["server"][api]["batched"]["rows_per_s"]
-            / base_runs["batched"]["rows_per_s"],
-            "dynamic_batching_ratio": results["server_batching"][api]["single_c16"]["rows_per_s"]
-            / base_runs["batched"]["rows_per_s"],
-        }
-        for api in ("rest", "grpc")
+    for measured in rounds:
+        measured["ratios"] = _ratios(measured["in_process"], measured["server"], measured["server_batching"])
+    results = {
+        "model": str(version_dir) if args.model_base_path else "stand-in (clickpipe contract)",
+        "rounds": len(rounds),
+        **_median_of_rounds(rounds),
+        "all_rounds": rounds,
     }
     print(render(results, args))
     if args.json:
@@ -396,27 +464,30 @@ def main(argv: list[str] | None = None) -> int:
 
 def render(results: dict, args: argparse.Namespace) -> str:
     """The results as a Markdown table, with the ratios and targets."""
-    where = (
-        "in the benchmark process" if args.in_process_server else "`clickpipe serve` (own process)"
-    )
+    where = "in the benchmark process" if args.in_process_server else "`clickpipe serve` (own process)"
     lines = [
         f"model: {results['model']}; server: {where}; TensorFlow inter-op threads {args.inter_op}, "
-        f"intra-op {args.intra_op or 'auto'}",
+        f"intra-op {args.intra_op or 'auto'}; medians of {results['rounds']} rounds",
         "",
-        "| path | run | requests | rows/request | concurrency | p50 ms | p99 ms | rows/s |",
-        "|---|---|---|---|---|---|---|---|",
+        "| path | run | requests | rows/request | concurrency | p50 ms | p99 ms | rows/s "
+        "| server ms/request | TF run ms/request |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     rows = [("in-process", k, v) for k, v in results["in_process"].items()]
+    rows += [("in-process session", k, v) for k, v in results["in_process_session"].items()]
     for api in ("rest", "grpc"):
         rows += [(api, k, v) for k, v in results["server"][api].items()]
         rows += [(f"{api} + batching", k, v) for k, v in results["server_batching"][api].items()]
     for path, run, r in rows:
         per_request = r["rows"] // r["requests"]
+        server = (
+            f"{r['server_request_ms']:.2f} | {r['server_runtime_ms']:.2f}" if "server_request_ms" in r else " | "
+        )
         lines.append(
             f"| {path} | {run} | {r['requests']} | {per_request} | {r['concurrency']} "
-            f"| {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['rows_per_s']:.0f} |"
+            f"| {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['rows_per_s']:.0f} | {server} |"
         )
-    lines += ["", "| ratio | REST | gRPC | target |", "|---|---|---|---|"]
+    lines += ["", "| ratio (median of rounds) | REST | gRPC | target |", "|---|---|---|---|"]
     ratios = results["ratios"]
     for key, label, target in (
         ("added_p50_ms_single", "added median latency, single request (ms)", "< 1 ms"),
@@ -436,9 +507,7 @@ def render(results: dict, args: argparse.Namespace) -> str:
             "",
         ),
     ):
-        lines.append(
-            f"| {label} | {ratios['rest'][key]:.2f} | {ratios['grpc'][key]:.2f} | {target} |"
-        )
+        lines.append(f"| {label} | {ratios['rest'][key]:.2f} | {ratios['grpc'][key]:.2f} | {target} |")
     return "\n".join(lines)
 
 

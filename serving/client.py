@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import socket
 import threading
 import time
 import urllib.parse
@@ -116,6 +117,29 @@ class _Client:
         raise ServingClientError(f"model {model} not available after {timeout}s: {last}")
 
 
+class _HTTPConnection(http.client.HTTPConnection):
+    # http.client writes headers and body separately: without TCP_NODELAY, Nagle's algorithm
+    # holds the body back until the server acknowledges the headers.
+    def connect(self) -> None:
+        super().connect()
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class _HTTPSConnection(http.client.HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def _parse_json(data: bytes):
+    import orjson
+
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)  # TF Serving writes NaN and Infinity, which orjson refuses
+
+
 class RestClient(_Client):
     """TF Serving's REST API (default port 8501), one keep-alive connection per thread."""
 
@@ -132,18 +156,20 @@ class RestClient(_Client):
     def _connection(self) -> http.client.HTTPConnection:
         connection = getattr(self._local, "connection", None)
         if connection is None:
-            factory = (
-                http.client.HTTPSConnection
-                if self._scheme == "https"
-                else http.client.HTTPConnection
-            )
+            factory = _HTTPSConnection if self._scheme == "https" else _HTTPConnection
             connection = factory(self._host, self._port, timeout=self._timeout)
             self._local.connection = connection
         return connection
 
-    def request(self, method: str, path: str, body: dict | None = None) -> dict:
-        """One REST call: the JSON body, or ServingClientError with TF Serving's message."""
-        payload = json.dumps(body).encode("utf-8") if body is not None else None
+    def request(self, method: str, path: str, body: dict | bytes | None = None) -> dict:
+        """One REST call: the JSON body, or ServingClientError with TF Serving's message.
+
+        Args:
+            method: `GET` or `POST`.
+            path: e.g. `/v1/models/clickpipe:predict`.
+            body: the JSON document to send, or its encoded bytes.
+        """
+        payload = json.dumps(body).encode("utf-8") if isinstance(body, dict) else body
         headers = {"Content-Type": "application/json"} if payload is not None else {}
         for attempt in (1, 2):
             connection = self._connection()
@@ -164,7 +190,7 @@ class RestClient(_Client):
                 if attempt == 2:
                     raise
         try:
-            document = json.loads(data) if data else {}
+            document = _parse_json(data) if data else {}
         except ValueError:
             document = {"error": data.decode("utf-8", "replace")}
         if response.status != 200:
@@ -211,12 +237,10 @@ class RestClient(_Client):
     def _to_json(array: np.ndarray):
         if array.dtype == object:
             flat = [{"b64": base64.b64encode(v).decode("ascii")} for v in array.reshape(-1)]
-            return (
-                np.array(flat, dtype=object).reshape(array.shape).tolist()
-                if array.ndim
-                else flat[0]
-            )
-        return array.tolist()
+            if array.ndim == 1:
+                return flat
+            return np.array(flat, dtype=object).reshape(array.shape).tolist() if array.ndim else flat[0]
+        return array
 
     @staticmethod
     def _from_json(value, info) -> np.ndarray:
@@ -244,13 +268,15 @@ class RestClient(_Client):
         label: str | None = None,
     ) -> dict[str, np.ndarray]:
         """Predict in the columnar format; returns every output as a numpy array."""
+        from serving.json_codec import dumps
+
         typed = self._typed_inputs(model, inputs, signature_name, version, label)
         body = {"inputs": {key: self._to_json(value) for key, value in typed.items()}}
         if signature_name:
             body["signature_name"] = signature_name
-        outputs = self.request("POST", self._path(model, version, label, ":predict"), body)[
-            "outputs"
-        ]
+        finite = all(np.isfinite(value).all() for value in typed.values() if value.dtype.kind in "fc")
+        payload = dumps(body, finite)
+        outputs = self.request("POST", self._path(model, version, label, ":predict"), payload)["outputs"]
         signature = self.signature(model, signature_name, version, label)
         if len(signature.outputs) == 1:
             outputs = {next(iter(signature.outputs)): outputs}
@@ -403,15 +429,16 @@ class GrpcClient(_Client):
         label: str | None = None,
     ) -> dict[str, np.ndarray]:
         """Predict; returns every output as a numpy array."""
-        import tensorflow as tf
         from tensorflow_serving.apis import predict_pb2
+
+        from serving.protos import array_to_tensor, make_ndarray
 
         request = predict_pb2.PredictRequest()
         self._spec(request.model_spec, model, signature_name, version, label)
         for key, value in self._typed_inputs(model, inputs, signature_name, version, label).items():
-            request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
+            request.inputs[key].CopyFrom(array_to_tensor(value))
         response = self.call(self.prediction.Predict, request)
-        return {key: tf.make_ndarray(tensor) for key, tensor in response.outputs.items()}
+        return {key: make_ndarray(tensor) for key, tensor in response.outputs.items()}
 
     def _examples_request(self, request, model, examples, signature_name, version, label):
         self._spec(request.model_spec, model, signature_name, version, label)

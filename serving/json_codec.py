@@ -21,6 +21,7 @@ from serving.servable import dtype_string, numpy_dtype
 MAX_RANK = 254  # TensorFlow's TensorShape::MaxDimensions()
 _FLOAT32_MAX = 3.4028234663852886e38
 _BASE64_KEY = "b64"
+_BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _BYTES_SUFFIX = "_bytes"
 
 # TensorFlow DataType numbers (tensorflow/core/framework/types.proto).
@@ -60,10 +61,15 @@ def _decode_b64(value) -> bytes:
         raise errors.invalid_argument(
             f"JSON Value: {show(value)} not formatted correctly for base64 data"
         )
-    text = value[_BASE64_KEY]
+    data = value[_BASE64_KEY].encode("utf-8", "replace")
+    data += b"=" * (-len(data) % 4)
+    digits = data.rstrip(b"=")
+    # `b64decode(validate=True)`'s check, without its regular expression (10x slower).
+    if len(data) - len(digits) > 2 or digits.translate(None, _BASE64_ALPHABET):
+        raise errors.invalid_argument("Unable to base64 decode")
     try:
-        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
-    except (binascii.Error, ValueError):
+        return binascii.a2b_base64(data)
+    except binascii.Error:
         raise errors.invalid_argument("Unable to base64 decode") from None
 
 
@@ -438,7 +444,11 @@ def _output_values(name: str, array: np.ndarray):
     return array
 
 
-def _dumps(document, finite: bool) -> bytes:
+def dumps(document, finite: bool) -> bytes:
+    """`document` (numpy arrays allowed) as JSON; `finite`: it holds no NaN or infinity.
+
+    Non-finite numbers are written as TF Serving writes and reads them: `NaN`, `Infinity`.
+    """
     if finite:
         try:
             return orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY)
@@ -456,7 +466,7 @@ def predict_response(outputs: dict[str, np.ndarray], row_format: bool) -> bytes:
     finite = all(np.isfinite(a).all() for a in outputs.values() if a.dtype.kind in ("f", "c"))
     if not row_format:
         body = values if len(values) > 1 else next(iter(values.values()))
-        return _dumps({"outputs": body}, finite)
+        return dumps({"outputs": body}, finite)
     batch = None
     for name, array in sorted(outputs.items()):
         if array.ndim == 0:
@@ -468,9 +478,9 @@ def predict_response(outputs: dict[str, np.ndarray], row_format: bool) -> bytes:
             )
         batch = array.shape[0]
     if len(values) == 1:
-        return _dumps({"predictions": next(iter(values.values()))}, finite)
+        return dumps({"predictions": next(iter(values.values()))}, finite)
     rows = [{name: value[i] for name, value in values.items()} for i in range(batch)]
-    return _dumps({"predictions": rows}, finite)
+    return dumps({"predictions": rows}, finite)
 
 
 def classify_response(classes: np.ndarray | None, scores: np.ndarray | None) -> bytes:
@@ -491,14 +501,14 @@ def classify_response(classes: np.ndarray | None, scores: np.ndarray | None) -> 
             )
             pairs.append([label, scores[row, column]])
         results.append(pairs)
-    return _dumps({"results": results}, bool(np.isfinite(scores).all()))
+    return dumps({"results": results}, bool(np.isfinite(scores).all()))
 
 
 def regress_response(values: np.ndarray) -> bytes:
     """`{"results": [v1, v2, ...]}` for Regress outputs."""
     if values.size == 0:
         raise errors.invalid_argument("Cannot convert empty RegressionResults to JSON")
-    return _dumps({"results": values}, bool(np.isfinite(values).all()))
+    return dumps({"results": values}, bool(np.isfinite(values).all()))
 
 
 def error_body(message: str) -> bytes:

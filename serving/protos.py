@@ -1,4 +1,9 @@
-"""Conversions between TF Serving's request/response protos and numpy arrays."""
+"""Conversions between TF Serving's request/response protos and numpy arrays.
+
+`make_ndarray` and `array_to_tensor` give exactly what `tf.make_ndarray` and
+`tf.make_tensor_proto` give, several times faster for the usual tensors (numbers and strings,
+every value present), and hand any other tensor to those functions.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,43 @@ from serving import errors
 
 # Dtypes a request tensor may carry; resource/variant handles and DT_INVALID are refused.
 _UNSUPPORTED_DTYPES = {0, 20, 21}
+DT_STRING = 7
+# TensorFlow DataType -> (numpy dtype, the TensorProto field holding its values one by one).
+_NUMERIC = {
+    1: (np.dtype(np.float32), "float_val"),
+    2: (np.dtype(np.float64), "double_val"),
+    3: (np.dtype(np.int32), "int_val"),
+    4: (np.dtype(np.uint8), "int_val"),
+    5: (np.dtype(np.int16), "int_val"),
+    6: (np.dtype(np.int8), "int_val"),
+    9: (np.dtype(np.int64), "int64_val"),
+    10: (np.dtype(np.bool_), "bool_val"),
+    17: (np.dtype(np.uint16), "int_val"),
+    22: (np.dtype(np.uint32), "uint32_val"),
+    23: (np.dtype(np.uint64), "uint64_val"),
+}
+_DTYPE_ENUMS = {dtype: enum for enum, (dtype, _) in _NUMERIC.items()}
+# `tf.make_tensor_proto` packs these as `tensor_content` bytes when there is more than one value.
+_CONTENT_DTYPES = {1, 2, 3, 4, 5, 6, 9, 22, 23}
+_MAX_CONTENT_BYTES = 1 << 31
+
+
+def make_ndarray(proto) -> np.ndarray:
+    """`tf.make_ndarray`: a `TensorProto` as a numpy array (strings as bytes objects)."""
+    dims = [dim.size for dim in proto.tensor_shape.dim]
+    size = math.prod(dims)
+    dtype, field = _NUMERIC.get(proto.dtype, (None, None))
+    if dtype is not None and proto.tensor_content:
+        return np.frombuffer(proto.tensor_content, dtype).copy().reshape(dims)
+    if dtype is not None and len(getattr(proto, field)) == size:
+        return np.fromiter(getattr(proto, field), dtype, size).reshape(dims)
+    if proto.dtype == DT_STRING and not proto.tensor_content and len(proto.string_val) == size:
+        array = np.empty(size, dtype=object)
+        array[:] = list(proto.string_val)
+        return array.reshape(dims)
+    import tensorflow as tf
+
+    return tf.make_ndarray(proto)
 
 
 def tensor_to_array(proto, max_elements: int) -> np.ndarray:
@@ -19,8 +61,6 @@ def tensor_to_array(proto, max_elements: int) -> np.ndarray:
         ServingError: INVALID_ARGUMENT when the proto is not a valid dense tensor or would
             expand to more than `max_elements` values.
     """
-    import tensorflow as tf
-
     dims = [dim.size for dim in proto.tensor_shape.dim]
     if (
         proto.dtype in _UNSUPPORTED_DTYPES
@@ -33,16 +73,39 @@ def tensor_to_array(proto, max_elements: int) -> np.ndarray:
             f"Tensor with shape [{','.join(map(str, dims))}] has more than {max_elements} elements"
         )
     try:
-        return tf.make_ndarray(proto)
+        return make_ndarray(proto)
     except (TypeError, ValueError, KeyError, IndexError):
         raise errors.invalid_argument("Unable to parse tensor proto") from None
 
 
 def array_to_tensor(array: np.ndarray):
-    """A numpy array (or nested list) as a `TensorProto`."""
-    import tensorflow as tf
+    """`tf.make_tensor_proto`: a numpy array (or nested list) as a `TensorProto`."""
+    from tensorflow.core.framework import tensor_pb2
 
-    return tf.make_tensor_proto(array)
+    is_array = isinstance(array, np.ndarray)
+    enum = DT_STRING if is_array and array.dtype.kind in "OS" else None
+    if is_array and enum is None:
+        enum = _DTYPE_ENUMS.get(array.dtype)
+    if enum is None or array.nbytes >= _MAX_CONTENT_BYTES:
+        import tensorflow as tf
+
+        return tf.make_tensor_proto(array)
+    proto = tensor_pb2.TensorProto(dtype=enum)
+    proto.tensor_shape.SetInParent()  # present even for a scalar, as TensorFlow writes it
+    for size in array.shape:
+        proto.tensor_shape.dim.add().size = size
+    if enum in _CONTENT_DTYPES and array.size > 1:
+        proto.tensor_content = array.tobytes()
+    elif enum == DT_STRING:
+        values = array.ravel().tolist()
+        if not all(type(value) is bytes for value in values):
+            import tensorflow as tf
+
+            return tf.make_tensor_proto(array)
+        proto.string_val.extend(values)
+    else:
+        getattr(proto, _NUMERIC[enum][1]).extend(array.ravel().tolist())
+    return proto
 
 
 def input_to_examples(input_proto) -> list[bytes]:

@@ -1,9 +1,12 @@
 """One loaded model version and TF Serving's Predict, Classify and Regress semantics on it.
 
-The SavedModel is loaded with `tf.saved_model.load` and its signatures are called as concrete
-functions; the `SignatureDef`s (for metadata and input checks) are read from
-`saved_model.pb` itself, exactly as TF Serving returns them. Checks and messages follow TF
-Serving's `predict_util.cc`, `classifier.cc` and `regressor.cc`.
+Like TF Serving's `SavedModelBundle`, the SavedModel is loaded into a TensorFlow session and a
+signature runs as one session call that feeds and fetches the `SignatureDef`'s tensor names:
+the same graph and results as calling the signature as an eager function, at about half the
+cost for a one-row request (see benchmarks/README.md, "Serving"). The `SignatureDef`s (for
+metadata and input checks) are read from `saved_model.pb` itself, exactly as TF Serving returns
+them. Checks and messages follow TF Serving's `predict_util.cc`, `classifier.cc` and
+`regressor.cc`.
 """
 
 from __future__ import annotations
@@ -108,6 +111,41 @@ def read_signature_defs(export_dir: str, tags: Sequence[str] = ("serve",)) -> di
     )
 
 
+class SignatureCall:
+    """Runs one `SignatureDef` in a session: feeds its inputs, fetches its outputs by name."""
+
+    def __init__(self, session, signature):
+        from tensorflow.core.protobuf import config_pb2
+
+        self._inputs = sorted(signature.inputs)
+        fed = {signature.inputs[key].name: key for key in self._inputs}
+        # A session cannot fetch a tensor it is fed: such an output is that input, unchanged.
+        self._echoed = {key: fed[info.name] for key, info in signature.outputs.items() if info.name in fed}
+        self._fetched = sorted(set(signature.outputs) - set(self._echoed))
+        options = config_pb2.CallableOptions(
+            feed=[signature.inputs[key].name for key in self._inputs],
+            fetch=[signature.outputs[key].name for key in self._fetched],
+        )
+        # The public `make_callable` goes through `Session.run`'s feed handling (~0.2 ms a call).
+        self._call = session._make_callable_from_options(options) if self._fetched else None
+
+    def __call__(self, inputs: dict) -> dict:
+        values = self._call(*(inputs[key] for key in self._inputs)) if self._call else []
+        outputs = dict(zip(self._fetched, values, strict=True))
+        outputs.update((key, inputs[name]) for key, name in self._echoed.items())
+        return outputs
+
+
+def _session_config():
+    import tensorflow as tf
+
+    return tf.compat.v1.ConfigProto(
+        allow_soft_placement=True,
+        inter_op_parallelism_threads=tf.config.threading.get_inter_op_parallelism_threads(),
+        intra_op_parallelism_threads=tf.config.threading.get_intra_op_parallelism_threads(),
+    )
+
+
 class Servable:
     """A model version ready to answer requests; safe to call from many threads."""
 
@@ -117,31 +155,40 @@ class Servable:
         version: int,
         path: str,
         signature_defs: dict,
-        functions: dict,
-        keepalive: object = None,
+        calls: dict[str, Callable[[dict], dict]],
     ):
         self.name = name
         self.version = version
         self.path = path
         self.signature_defs = signature_defs
-        self._functions = functions
-        self._keepalive = keepalive  # the loaded SavedModel owns the functions' variables
+        self._calls = calls
         self._runner: Runner = self.run_unbatched
 
     @classmethod
     def load(cls, name: str, version: int, path: str, tags: Sequence[str] = ("serve",)) -> Servable:
         """Loads one version directory. Raises ServingError with TF's code when it cannot."""
         import tensorflow as tf
+        from tensorflow.python.util import deprecation
 
         signature_defs = read_signature_defs(path, tags)
+        # The session (freed with the last reference to it) owns the variables and tables.
+        session = tf.compat.v1.Session(graph=tf.Graph(), config=_session_config())
         try:
-            loaded = tf.saved_model.load(path, tags=list(tags))
+            # TF Serving's loader; it is "deprecated" only in favour of the eager one.
+            with session.graph.as_default(), deprecation.silence():
+                tf.compat.v1.saved_model.load(session, list(tags), path)
         except tf.errors.OpError as exc:
             raise errors.from_tensorflow(exc) from None
         except (ValueError, OSError, RuntimeError) as exc:
             raise errors.unknown(f"Failed to load SavedModel: {exc}") from None
-        functions = {key: fn for key, fn in loaded.signatures.items() if key in signature_defs}
-        return cls(name, version, path, signature_defs, functions, keepalive=loaded)
+        session.graph.finalize()
+        calls = {}
+        for key, signature in signature_defs.items():
+            try:
+                calls[key] = SignatureCall(session, signature)
+            except (tf.errors.OpError, ValueError, TypeError):
+                continue  # e.g. `__saved_model_init_op`, which names an op, not a tensor to fetch
+        return cls(name, version, path, signature_defs, calls)
 
     def set_runner(self, runner: Runner) -> None:
         """Routes signature runs through `runner` (e.g. a dynamic batcher)."""
@@ -157,18 +204,15 @@ class Servable:
         """Runs one signature on already checked inputs; returns numpy outputs."""
         import tensorflow as tf
 
-        function = self._functions.get(signature_name)
-        if function is None:
+        call = self._calls.get(signature_name)
+        if call is None:
             raise errors.failed_precondition(f'Serving signature key "{signature_name}" not found.')
         try:
-            outputs = function(
-                **{key: tf.convert_to_tensor(value) for key, value in inputs.items()}
-            )
+            return call(inputs)
         except tf.errors.OpError as exc:
             raise errors.from_tensorflow(exc) from None
         except (TypeError, ValueError) as exc:
             raise errors.invalid_argument(str(exc)) from None
-        return {key: value.numpy() for key, value in outputs.items()}
 
     def run(self, signature_name: str, inputs: dict) -> dict:
         """Checks `inputs` against the signature, then runs it (batched when enabled)."""

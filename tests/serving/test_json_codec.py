@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
 
@@ -195,3 +197,16 @@ def test_classify_results_pair_labels_and_scores():
     assert json.loads(json_codec.classify_response(None, scores)) == {
         "results": [[["", 0.25], ["", 0.75]]]
     }
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "AAE=", "AAE", "YQ", "Y", "Y===", "====", "==", "AB=C", "a$b", "é", "QUJD\n", "-_-_", "YWJj ZA==", "\ud800"],
+)
+def test_b64_accepts_exactly_what_validated_base64_accepts(text):
+    try:
+        expected = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        assert error_of(lambda: json_codec.json_to_array({"b64": text}, STRING)) == "Unable to base64 decode"
+    else:
+        assert json_codec.json_to_array({"b64": text}, STRING).item() == expected
