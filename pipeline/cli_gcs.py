@@ -38,16 +38,16 @@ def run_emulator(args: argparse.Namespace) -> int:
         print(f"clickpipe: --port {args.port} is not a port number", file=sys.stderr)
         return 1
     stop = threading.Event()
-    # SIGTERM (e.g. from a process manager) stops as cleanly as Ctrl-C.
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Ctrl-C and SIGTERM (e.g. from a process manager) stop it cleanly. Both handlers are set
+    # explicitly: a process started in the background by a shell inherits SIGINT ignored, and
+    # Python then raises no KeyboardInterrupt.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     try:
         with emulator(port=args.port, root=args.root) as host:
             print(f"GCS emulator on {host} ({'buckets in ' + args.root if args.root else 'in a temporary folder'})")
             print(f"export {EMULATOR_ENV}={host}", flush=True)
-            try:
-                while not stop.wait(0.5):
-                    pass
-            except KeyboardInterrupt:
+            while not stop.wait(0.5):
                 pass
     except EmulatorError as exc:
         print(f"clickpipe: cannot start the emulator on port {args.port}: {exc}", file=sys.stderr)

@@ -267,7 +267,9 @@ def _serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UserError(f"cannot listen on the requested ports: {exc}") from None
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Set explicitly: a process started in the background by a shell inherits SIGINT ignored.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     for name in server.manager.model_names():
         states = ", ".join(
             f"v{s.version} {s.state.name}" + (f" ({s.error.message})" if s.error else "")
@@ -287,8 +289,6 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         while not stop.wait(1.0):
             pass
-    except KeyboardInterrupt:
-        pass
     finally:
         server.stop()
     print("clickpipe serve: stopped")

@@ -103,6 +103,8 @@ def test_cli_emulator_runs_in_the_foreground_until_interrupted(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # As a shell starts a background job: SIGINT ignored, so Python alone would not stop.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     try:
         process.stdout.readline()
