@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 
 from pipeline.config import ConfigError
@@ -31,6 +33,18 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_NOT_BLESSED = 3
+
+
+def stop_requested() -> threading.Event:
+    """An event set by Ctrl-C (SIGINT) or SIGTERM, for commands that run until stopped.
+
+    Both handlers are set explicitly: a process started in the background by a shell inherits
+    SIGINT ignored, and Python then raises no KeyboardInterrupt.
+    """
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop
 
 
 class UserError(Exception):

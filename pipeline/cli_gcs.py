@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
+
+from pipeline.cli import stop_requested
 
 EMULATOR_HELP = "Run a GCS-API emulator on 127.0.0.1 in the foreground until Ctrl-C."
 UPLOAD_HELP = "Upload a folder (e.g. generated spans) to gs://BUCKET/PREFIX, creating the bucket."
@@ -37,12 +37,7 @@ def run_emulator(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         print(f"clickpipe: --port {args.port} is not a port number", file=sys.stderr)
         return 1
-    stop = threading.Event()
-    # Ctrl-C and SIGTERM (e.g. from a process manager) stop it cleanly. Both handlers are set
-    # explicitly: a process started in the background by a shell inherits SIGINT ignored, and
-    # Python then raises no KeyboardInterrupt.
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+    stop = stop_requested()
     try:
         with emulator(port=args.port, root=args.root) as host:
             print(f"GCS emulator on {host} ({'buckets in ' + args.root if args.root else 'in a temporary folder'})")

@@ -10,12 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
-import threading
 from pathlib import Path
 
-from pipeline.cli import EXIT_OK, UserError
+from pipeline.cli import EXIT_OK, UserError, stop_requested
 from pipeline.config import load_config
 
 
@@ -266,10 +264,7 @@ def _serve(args: argparse.Namespace) -> int:
         raise UserError(f"cannot start serving: {exc.message}") from None
     except OSError as exc:
         raise UserError(f"cannot listen on the requested ports: {exc}") from None
-    stop = threading.Event()
-    # Set explicitly: a process started in the background by a shell inherits SIGINT ignored.
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+    stop = stop_requested()
     for name in server.manager.model_names():
         states = ", ".join(
             f"v{s.version} {s.state.name}" + (f" ({s.error.message})" if s.error else "")
