@@ -94,22 +94,19 @@ def predict_log(inputs: Mapping[str, np.ndarray | list], signature_name: str = D
 
 def classify_log(serialized_examples: Sequence[bytes], signature_name: str):
     """A warmup record for one Classify request on serialized tf.Examples."""
-    from tensorflow_serving.apis import prediction_log_pb2
-
-    log = prediction_log_pb2.PredictionLog()
-    request = log.classify_log.request
-    request.model_spec.signature_name = signature_name
-    for raw in serialized_examples:
-        request.input.example_list.examples.add().ParseFromString(raw)
-    return log
+    return _examples_log("classify_log", serialized_examples, signature_name)
 
 
 def regress_log(serialized_examples: Sequence[bytes], signature_name: str):
     """A warmup record for one Regress request on serialized tf.Examples."""
+    return _examples_log("regress_log", serialized_examples, signature_name)
+
+
+def _examples_log(kind: str, serialized_examples: Sequence[bytes], signature_name: str):
     from tensorflow_serving.apis import prediction_log_pb2
 
     log = prediction_log_pb2.PredictionLog()
-    request = log.regress_log.request
+    request = getattr(log, kind).request
     request.model_spec.signature_name = signature_name
     for raw in serialized_examples:
         request.input.example_list.examples.add().ParseFromString(raw)
