@@ -268,7 +268,7 @@ def write_readme(section: str) -> None:
         text = text.rstrip("\n") + "\n\n" + section
     else:
         end = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + section + (text[end + 1 :] if end >= 0 else "")
+        text = text[:start] + section.rstrip("\n") + "\n" + (text[end:] if end >= 0 else "")
     README.write_text(text)
 
 
