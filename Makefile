@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` runs the main job, `make test` runs the tests.
-# Each bootstraps .venv from requirements.lock first (quick and silent once done).
+# Each bootstraps .venv from requirements-dev.lock first (quick and silent once done).
 VENV := .venv
 PY := $(VENV)/bin/python
 export TF_USE_LEGACY_KERAS := 1
@@ -26,6 +26,9 @@ lint: bootstrap
 bench: bootstrap
 	$(PY) -m benchmarks.pipeline_bench
 
-# Re-resolve the pinned stack after editing pyproject.toml dependencies.
+# Re-resolve the pinned stack after editing pyproject.toml dependencies: the runtime pins (the
+# image installs them), then the same pins plus the dev extras (what .venv installs).
 lock: bootstrap
-	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.10 --no-header -o requirements.lock
+	$(VENV)/bin/uv pip compile pyproject.toml --python-version 3.10 --no-header -o requirements.lock
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.10 --no-header \
+		-c requirements.lock -o requirements-dev.lock

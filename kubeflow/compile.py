@@ -21,8 +21,9 @@ import yaml
 from kubeflow.parameters import PARAMETERS, SPAN
 from pipeline.config import ClickpipeConfig
 
-# The container command of every task: the TFX KFP v2 entrypoint, present in the TFX image.
-KFP_COMMAND = ("python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor")
+# The container command of every TFX task: TFX's KFP v2 entrypoint behind `kubeflow.entrypoint`,
+# which types the input artifacts the open-source KFP driver sends untyped (tensorflow/tfx#7768).
+KFP_COMMAND = ("python", "-m", "kubeflow.entrypoint")
 # Storage a pod in the cluster can reach; a path on this machine cannot be.
 REMOTE_SCHEMES = ("gs://", "s3://", "minio://")
 
@@ -60,18 +61,27 @@ def default_output(config: ClickpipeConfig) -> Path:
     return Path(config.kubeflow.compile_dir) / f"{config.pipeline.name}.yaml"
 
 
-def check_config(config: ClickpipeConfig) -> None:
+def check_config(config: ClickpipeConfig, require_buckets: bool = True) -> None:
     """Stops a config whose data, artifacts or models would live on this machine.
 
+    Args:
+        config: the validated project config.
+        require_buckets: False only where every task sees the same local folders (the
+            KFP-style execution in the test suite, where TensorFlow's GCS filesystem cannot
+            reach an emulator).
+
     Raises:
-        CompileError: naming the first key that is not a bucket URI.
+        CompileError: naming the first key that is not a bucket URI, or an empty image.
     """
     locations = (
         ("kubeflow.pipeline_root", config.kubeflow.pipeline_root),
         ("dataset.source", config.dataset.source),
         ("serving.model_base_path", config.serving.model_base_path),
+        ("validation.store", config.validation.store),
     )
     for key, value in locations:
+        if not require_buckets or (key == "validation.store" and not value):
+            continue
         if not value.startswith(REMOTE_SCHEMES):
             raise CompileError(
                 f"{key} = {value!r} in {config.source_file or 'the config'} is not a bucket URI; "
@@ -110,12 +120,15 @@ def build_pipeline(config: ClickpipeConfig):
     return pipeline
 
 
-def compile_pipeline(config: ClickpipeConfig, output: Path | None = None) -> CompiledPipeline:
+def compile_pipeline(
+    config: ClickpipeConfig, output: Path | None = None, require_buckets: bool = True
+) -> CompiledPipeline:
     """Compiles the pipeline to a KFP v2 YAML spec.
 
     Args:
         config: the validated project config; `kubeflow.image` becomes every task's image.
         output: the YAML file to write; defaults to `default_output(config)`.
+        require_buckets: see `check_config`; `clickpipe kfp compile` always requires them.
 
     Returns:
         The written spec.
@@ -124,7 +137,7 @@ def compile_pipeline(config: ClickpipeConfig, output: Path | None = None) -> Com
         CompileError: the config cannot run on Kubeflow (see `check_config`), the DAG has a
             Resolver, TFX refuses it, or an artifact type would not import in the container.
     """
-    check_config(config)
+    check_config(config, require_buckets)
     from tfx.orchestration.kubeflow.v2.kubeflow_v2_dag_runner import (
         KubeflowV2DagRunner,
         KubeflowV2DagRunnerConfig,

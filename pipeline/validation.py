@@ -19,8 +19,9 @@ SERVING = "SERVING"
 L_INFINITY = "infinity_norm"
 JENSEN_SHANNON = "jensen_shannon_divergence"
 SCHEMA_RESOURCE = "schema/schema.pbtxt"
-# Where kubeflow/Dockerfile copies the `pipeline` package inside the image.
-IMAGE_PIPELINE_DIR = "/clickpipe/pipeline"
+# Where kubeflow/Dockerfile copies the `pipeline` package, relative to the image's WORKDIR, where
+# every task's container command starts (KFP sets no working directory of its own).
+IMAGE_PIPELINE_DIR = "pipeline"
 # The split the drift between months is measured on: the largest, so the least noisy.
 DRIFT_SPLIT = "train"
 

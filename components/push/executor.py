@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from typing import Any
 
 from absl import logging
@@ -32,6 +33,25 @@ def span_of(examples: list[types.Artifact] | None) -> str:
     if artifact.has_custom_property("span_months"):
         return artifact.get_string_custom_property("span_months")
     return str(artifact.span)
+
+
+def run_id(context, output_uri: str) -> str:
+    """The pipeline run that pushes: TFX's run id, else the KFP run id in the output's URI.
+
+    TFX's Kubeflow entrypoint gives executors no run id. The open-source KFP driver writes every
+    output to ``<pipeline root>/<pipeline name>/<run id>/<task>/<uuid>/<output>``
+    (`provisionOutputs` in kubeflow/pipelines backend/src/v2/driver), so the run id is read there.
+    """
+    if context is not None and context.pipeline_run_id:
+        return str(context.pipeline_run_id)
+    parts = output_uri.rstrip("/").split("/")
+    if len(parts) >= 4:
+        try:
+            uuid.UUID(parts[-2])
+        except ValueError:
+            return ""
+        return parts[-4]
+    return ""
 
 
 def warmup_files(infra_blessing: list[types.Artifact] | None) -> dict[str, str]:
@@ -80,7 +100,7 @@ class Executor(base_executor.BaseExecutor):
         record = records.PushRecord(
             version=version,
             span=span_of(input_dict.get("examples")),
-            run_id=str(self._context.pipeline_run_id or "") if self._context else "",
+            run_id=run_id(self._context, pushed.uri),
             pushed_at=records.now(),
             blessed=True,
             metrics=overall_metrics(input_dict.get("evaluation")),

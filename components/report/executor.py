@@ -26,8 +26,9 @@ REPORT_FILE = "report.html"
 SUMMARY_FILE = "summary.md"
 DATA_FILE = "comparison.json"
 # Examples custom properties worth showing with the data (set by the ingest step), and labels.
-EXAMPLES_FACTS = {
-    "span_months": "span",
+EXAMPLES_FACTS = {"span_months": "span"}
+# Counts among them: ML Metadata on Kubeflow hands numbers back as doubles, shown as integers.
+EXAMPLES_COUNTS = {
     "rows_eval": "eval split rows",
     "rows_read": "rows read",
     "rows_written": "rows written",
@@ -52,17 +53,17 @@ def blessed(blessing: types.Artifact | None) -> bool | None:
     """The Evaluator's verdict from its blessing artifact; None without one."""
     if blessing is None or not blessing.has_custom_property("blessed"):
         return None
-    return bool(int(blessing.get_custom_property("blessed")))
+    return bool(blessing.get_int_custom_property("blessed"))
 
 
 def baseline_text(baseline: types.Artifact | None) -> str:
     """The production model in words, from FindProductionModel's custom properties."""
-    if baseline is None or not _property(baseline, "found"):
+    if baseline is None or not baseline.get_int_custom_property("found"):
         return ""
-    text = f"version {int(_property(baseline, 'production_version'))}"
+    text = f"version {baseline.get_int_custom_property('production_version')}"
     details = [f"{k} {_property(baseline, k)}" for k in ("span", "run_id", "pushed_at") if _property(baseline, k)]
-    if _property(baseline, "rollback_of"):
-        details.append(f"rollback of version {int(_property(baseline, 'rollback_of'))}")
+    if baseline.get_int_custom_property("rollback_of"):
+        details.append(f"rollback of version {baseline.get_int_custom_property('rollback_of')}")
     return text + (f" ({', '.join(details)})" if details else "")
 
 
@@ -75,6 +76,9 @@ def data_facts(examples: types.Artifact | None, span: str) -> dict[str, str]:
             value = _property(examples, name)
             if value not in (None, "") and label not in facts:
                 facts[label] = str(value)
+        for name, label in EXAMPLES_COUNTS.items():
+            if examples.has_custom_property(name):
+                facts[label] = str(examples.get_int_custom_property(name))
     return facts
 
 

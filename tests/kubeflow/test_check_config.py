@@ -24,6 +24,7 @@ def test_bucket_config_passes(config):
         ("kubeflow", "pipeline_root", "clickpipe-home/pipeline-root"),
         ("dataset", "source", "demo-data"),
         ("serving", "model_base_path", "/srv/models/clickpipe"),
+        ("validation", "store", "clickpipe-home/validation"),
     ],
 )
 def test_a_local_path_names_its_key(config, section, key, local):
@@ -34,6 +35,14 @@ def test_a_local_path_names_its_key(config, section, key, local):
 
     assert str(error.value).startswith(f"{section}.{key} = {local!r} in {config.source_file} ")
     assert "set it to gs://BUCKET/..." in str(error.value)
+
+
+def test_local_storage_is_allowed_only_when_asked_for(config):
+    local = config.with_overrides(kubeflow={"pipeline_root": "/tmp/root"}, serving={"model_base_path": "/tmp/m"})
+
+    check_config(local, require_buckets=False)
+    with pytest.raises(CompileError):
+        check_config(local)
 
 
 def test_the_built_in_config_is_not_ready_for_kubeflow():

@@ -17,7 +17,7 @@ from kubeflow.compile import KFP_COMMAND, build_pipeline
 from pipeline.cli import main
 from pipeline.config import load_config
 from tests.kubeflow.conftest import IMAGE, PIPELINE_ROOT, kubeflow_toml
-from tests.kubeflow.test_image import ROOT, _copied_sources, _instructions
+from tests.kubeflow.image import copied_sources, instructions
 
 pytestmark = pytest.mark.integration
 
@@ -160,8 +160,8 @@ def test_only_containers_no_resolver_or_importer(spec):
 
 
 def test_code_named_by_import_path_ships_in_the_image(spec):
-    dockerfile = _instructions(ROOT / "kubeflow" / "Dockerfile")
-    shipped = {src.strip("/") for src in _copied_sources(dockerfile)} | {"tfx"}
+    dockerfile = instructions()
+    shipped = {src.strip("/") for src in copied_sources(dockerfile)} | {"tfx"}
     build_check = " ".join(args for kind, args in dockerfile if kind == "RUN")
     paths = set()
     for task in spec.root.dag.tasks:

@@ -1,49 +1,34 @@
-"""What can be checked of kubeflow/Dockerfile without Docker: base, lock, code, entrypoint."""
+"""What can be checked of kubeflow/Dockerfile without Docker: base, lock, code, build check."""
 
 import fnmatch
 import re
-import shlex
-from pathlib import Path
+import subprocess
 
 import pytest
 import tomli
 
-from kubeflow.compile import KFP_COMMAND
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _instructions(path: Path) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) pairs, with continuation lines joined and comments dropped."""
-    joined, current = [], ""
-    for line in path.read_text().splitlines():
-        if not current and (not line.strip() or line.lstrip().startswith("#")):
-            continue
-        current += line.rstrip().removesuffix("\\") + " "
-        if not line.rstrip().endswith("\\"):
-            joined.append(current.strip())
-            current = ""
-    return [tuple(item.split(None, 1)) for item in joined]
+from kubeflow import image_check
+from kubeflow.entrypoint import TFX_ENTRYPOINT
+from tests.kubeflow.image import ROOT, copied_sources, instructions, lay_out
 
 
 @pytest.fixture(scope="module")
 def dockerfile():
-    return _instructions(ROOT / "kubeflow" / "Dockerfile")
+    return instructions()
+
+
+def _pins(lock: str) -> dict[str, str]:
+    return dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)$", (ROOT / lock).read_text(), re.M))
 
 
 def _locked(package: str) -> str:
-    match = re.search(rf"^{package}==(\S+)$", (ROOT / "requirements.lock").read_text(), re.M)
-    return match.group(1)
+    return _pins("requirements.lock")[package]
 
 
 def _packages() -> list[str]:
     pyproject = tomli.loads((ROOT / "pyproject.toml").read_text())
     includes = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
     return [pattern.rstrip("*") for pattern in includes]
-
-
-def _copied_sources(dockerfile) -> list[str]:
-    return [src for kind, args in dockerfile if kind == "COPY" for src in args.split()[:-1]]
 
 
 def test_based_on_the_official_tfx_image_of_the_locked_version(dockerfile):
@@ -64,19 +49,44 @@ def test_installs_the_lock_before_the_code_then_the_code_without_resolving(docke
 
 
 def test_copies_every_package_the_project_installs(dockerfile):
-    copied = {src.rstrip("/") for src in _copied_sources(dockerfile)}
+    copied = {src.rstrip("/") for src in copied_sources(dockerfile)}
 
     assert set(_packages()) <= copied
     assert {"pyproject.toml", "README.md", "requirements.lock"} <= copied
 
 
-def test_build_runs_the_spec_container_command(dockerfile):
-    runs = [args for kind, args in dockerfile if kind == "RUN"]
-    checks = [args for args in runs if "kubeflow_v2_run_executor" in args]
+def test_the_image_carries_no_development_tools_and_the_same_runtime_pins_as_the_venv():
+    runtime, dev = _pins("requirements.lock"), _pins("requirements-dev.lock")
 
-    [check] = checks
-    first_command = shlex.split(check.split("&&")[0])
-    assert tuple(first_command[: len(KFP_COMMAND)]) == KFP_COMMAND
+    assert not {"pytest", "ruff"} & set(runtime)
+    assert {"pytest", "ruff"} <= set(dev)
+    assert {name: dev[name] for name in runtime} == runtime
+
+
+def test_build_checks_the_container_command_on_an_untyped_input(dockerfile):
+    runs = [args for kind, args in dockerfile if kind == "RUN"]
+
+    [check] = [args for args in runs if "kubeflow.image_check" in args]
+    assert check.split("&&")[0].split() == ["python", "-m", "kubeflow.image_check"]
+
+
+@pytest.mark.integration
+def test_the_build_checks_pass_in_the_image_layout(tmp_path):
+    image = lay_out(tmp_path)
+
+    assert image.checks
+    for check in image.checks:
+        done = subprocess.run(check, shell=True, cwd=image.workdir, env=image.env, capture_output=True, text=True)
+        assert done.returncode == 0, f"{check}\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
+
+
+@pytest.mark.integration
+def test_the_probe_fails_with_tfxs_own_entrypoint(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", lay_out(tmp_path).env["PATH"])
+
+    problem = image_check.run_check(command=("python", "-m", TFX_ENTRYPOINT))
+
+    assert problem is not None and "'NoneType' object has no attribute 'get'" in problem
 
 
 def test_keras_is_the_legacy_one_in_every_task(dockerfile):
@@ -91,7 +101,7 @@ def test_dockerignore_keeps_the_venv_out_and_the_copied_files_in(dockerfile):
         for line in (ROOT / ".dockerignore").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
-    copied = [src.rstrip("/") for src in _copied_sources(dockerfile)]
+    copied = [src.rstrip("/") for src in copied_sources(dockerfile)]
 
     assert ".venv" in ignored and ".git" in ignored
     for path in copied:

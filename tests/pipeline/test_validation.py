@@ -62,7 +62,7 @@ def test_schema_file_defaults_to_the_shipped_curated_schema(config):
     path = Path(validation.schema_file(config))
 
     assert path.is_file() and path.parts[-3:] == ("pipeline", "schema", "schema.pbtxt")
-    assert validation.schema_file(config, validation.IMAGE_PIPELINE_DIR) == "/clickpipe/pipeline/schema/schema.pbtxt"
+    assert validation.schema_file(config, validation.IMAGE_PIPELINE_DIR) == "pipeline/schema/schema.pbtxt"
     custom = config.with_overrides(validation={"schema_file": "gs://b/schema.pbtxt"})
     assert validation.schema_file(custom) == "gs://b/schema.pbtxt"
 

@@ -44,3 +44,32 @@ def test_data_facts_use_the_ingest_properties():
     }
     assert executor.data_facts(examples, span="2026-10")["span"] == "2026-10"
     assert executor.data_facts(None, span="") == {}
+
+
+def _as_kubeflow_hands_it_over(artifact_type: str, metadata: dict):
+    """An input artifact parsed by TFX's Kubeflow entrypoint from KFP's metadata (numbers as doubles)."""
+    from kfp.pipeline_spec import pipeline_spec_pb2
+    from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils
+
+    runtime = pipeline_spec_pb2.RuntimeArtifact(name="12", uri="/root/x")
+    runtime.type.instance_schema = f"title: {artifact_type}\ntype: object\n"
+    runtime.metadata.update(metadata)
+    artifacts = pipeline_spec_pb2.ArtifactList(artifacts=[runtime])
+    return kubeflow_v2_entrypoint_utils.parse_raw_artifact_dict({"in": artifacts})["in"][0]
+
+
+def test_counts_from_kubeflow_metadata_stay_integers():
+    examples = _as_kubeflow_hands_it_over("tfx.Examples", {"rows_eval": 1006.0, "rows_quarantined": 0.0})
+
+    facts = executor.data_facts(examples, span="2026-10")
+
+    assert facts["eval split rows"] == "1006"
+    assert facts["rows quarantined"] == "0"
+
+
+def test_verdict_and_production_model_from_kubeflow_metadata():
+    not_blessed = _as_kubeflow_hands_it_over("tfx.ModelBlessing", {"blessed": 0.0})
+    baseline = _as_kubeflow_hands_it_over("tfx.Model", {"found": 1.0, "production_version": 1700.0, "span": "2026-09"})
+
+    assert executor.blessed(not_blessed) is False
+    assert executor.baseline_text(baseline) == "version 1700 (span 2026-09)"
