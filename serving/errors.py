@@ -4,6 +4,9 @@ TF Serving reports every failure as a `tensorflow::Status`: a canonical code plu
 gRPC sends the code as is; REST maps it to an HTTP status (`ToHTTPStatusCode` in TF Serving's
 `http_server.cc`) and puts the message in `{"error": ...}`. We keep the same pairs so that a
 client sees the same code and text from this server and from the official one.
+
+Messages are cut at `MAX_MESSAGE_CHARS`: they may quote the request (a model name, a JSON
+value), and neither a REST body nor a gRPC status should grow with what a client sent.
 """
 
 from __future__ import annotations
@@ -34,12 +37,22 @@ _HTTP_STATUS = {
 }
 
 _BY_NUMBER = {code.value[0]: code for code in grpc.StatusCode}
+MAX_MESSAGE_CHARS = 4096
+_CUT_MARK = "... (truncated)"
+
+
+def bounded(message: str) -> str:
+    """`message`, cut to at most MAX_MESSAGE_CHARS characters."""
+    if len(message) <= MAX_MESSAGE_CHARS:
+        return message
+    return message[: MAX_MESSAGE_CHARS - len(_CUT_MARK)] + _CUT_MARK
 
 
 class ServingError(Exception):
     """A request or model failure with its canonical code, as TF Serving reports it."""
 
     def __init__(self, code: grpc.StatusCode, message: str):
+        message = bounded(message)
         super().__init__(message)
         self.code = code
         self.message = message
@@ -71,6 +84,11 @@ def not_found(message: str) -> ServingError:
 def failed_precondition(message: str) -> ServingError:
     """FAILED_PRECONDITION (REST 400): e.g. a missing signature or an unavailable label."""
     return ServingError(grpc.StatusCode.FAILED_PRECONDITION, message)
+
+
+def resource_exhausted(message: str) -> ServingError:
+    """RESOURCE_EXHAUSTED (REST 429): a server limit is reached (connections, request bytes)."""
+    return ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED, message)
 
 
 def unavailable(message: str) -> ServingError:

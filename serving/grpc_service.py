@@ -4,6 +4,10 @@ The servicers subclass the official base classes from tensorflow-serving-api, so
 stub talks to them. Checks run in TF Serving's order (`predict_impl.cc`,
 `classification_service.cc`, `get_model_metadata_impl.cc`, `model_service_impl.cc`) and fail
 with its status codes and messages.
+
+Limits: at most `grpc_max_concurrent_rpcs` RPCs at once (more get gRPC's RESOURCE_EXHAUSTED),
+every request reserves its bytes in the shared `ByteBudget` while it is answered (waiting up to
+its deadline), and a Predict's input tensors may not take more than `max_tensor_bytes`.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from tensorflow_serving.apis import (
 
 from serving import errors, protos
 from serving.errors import ServingError
+from serving.limits import ByteBudget
 from serving.manager import ModelManager
 from serving.metrics import Metrics
 from serving.request_log import RequestLogger
@@ -43,14 +48,15 @@ def _rpc(api: str = ""):
             started = time.perf_counter()
             status = "OK"
             try:
-                return method(self, request, context)
+                with self._budget.reserve(request.ByteSize(), context.time_remaining()):
+                    return method(self, request, context)
             except ServingError as exc:
                 status = exc.code_name
                 context.abort(exc.code, exc.message)
             except Exception as exc:  # noqa: BLE001 - a bug must answer INTERNAL, not crash the RPC
                 log.exception("gRPC %s failed", method.__name__)
                 status = "INTERNAL"
-                context.abort(grpc.StatusCode.INTERNAL, f"Internal error: {exc}")
+                context.abort(grpc.StatusCode.INTERNAL, errors.bounded(f"Internal error: {exc}"))
             finally:
                 if api:
                     latency_us = (time.perf_counter() - started) * 1e6
@@ -74,12 +80,14 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         manager: ModelManager,
         metrics: Metrics,
         request_log: RequestLogger | None,
-        max_elements: int,
+        budget: ByteBudget,
+        max_tensor_bytes: int,
     ):
         self._manager = manager
         self._metrics = metrics
         self._request_log = request_log
-        self._max_elements = max_elements
+        self._budget = budget
+        self._max_tensor_bytes = max_tensor_bytes
 
     def _resolve(self, spec):
         if not spec.name:
@@ -103,7 +111,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             request.model_spec.signature_name, list(request.output_filter)
         )
         servable.check_input_names(name, request.inputs.keys())
-        inputs = protos.request_inputs(request, self._max_elements)
+        inputs = protos.request_inputs(request.inputs, self._max_tensor_bytes)
         started = time.perf_counter()
         name, outputs = servable.predict(name, inputs, list(request.output_filter))
         self._metrics.runtime(servable.name, "Predict", (time.perf_counter() - started) * 1e6)
@@ -175,9 +183,10 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
     """GetModelStatus and HandleReloadConfigRequest over a `ModelManager`."""
 
-    def __init__(self, manager: ModelManager, metrics: Metrics):
+    def __init__(self, manager: ModelManager, metrics: Metrics, budget: ByteBudget):
         self._manager = manager
         self._metrics = metrics
+        self._budget = budget
 
     @_rpc()
     def GetModelStatus(self, request, context):  # noqa: N802 - gRPC method name
@@ -213,6 +222,7 @@ class GrpcServer:
         port: int,
         max_workers: int,
         max_message_bytes: int,
+        max_concurrent_rpcs: int,
     ):
         options = [
             ("grpc.max_receive_message_length", max_message_bytes),
@@ -220,7 +230,9 @@ class GrpcServer:
             ("grpc.so_reuseport", 0),
         ]
         self._server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers, thread_name_prefix="grpc"), options=options
+            futures.ThreadPoolExecutor(max_workers, thread_name_prefix="grpc"),
+            options=options,
+            maximum_concurrent_rpcs=max_concurrent_rpcs,
         )
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
             prediction, self._server

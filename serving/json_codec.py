@@ -19,6 +19,7 @@ from serving import errors
 from serving.servable import dtype_string, numpy_dtype
 
 MAX_RANK = 254  # TensorFlow's TensorShape::MaxDimensions()
+MAX_SHOWN_CHARS = 1024
 _FLOAT32_MAX = 3.4028234663852886e38
 _BASE64_KEY = "b64"
 _BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
@@ -45,11 +46,36 @@ def _json_type(value) -> str:
     return "Number"
 
 
+def _first_chars(chunks) -> tuple[str, bool]:
+    parts, size = [], 0
+    for chunk in chunks:
+        parts.append(chunk)
+        size += len(chunk)
+        if size > MAX_SHOWN_CHARS:
+            return "".join(parts)[:MAX_SHOWN_CHARS], True
+    return "".join(parts), False
+
+
 def show(value) -> str:
-    """A JSON value as TF Serving prints it in error messages (rapidjson's pretty writer)."""
-    return json.dumps(
-        value, indent=4 if isinstance(value, (dict, list)) else None, ensure_ascii=False
-    )
+    """A JSON value as TF Serving prints it in error messages, cut at MAX_SHOWN_CHARS.
+
+    TF Serving prints the whole value with rapidjson's pretty writer (truncating is a TODO in
+    its `JsonValueToString`), so a small, deeply nested body made an error message of hundreds
+    of megabytes. Here the text is encoded lazily and only up to the limit, so its cost does not
+    depend on the value; a value too long for the pretty form is shown compact, then cut.
+    """
+    try:
+        if not isinstance(value, (dict, list)):
+            shown, cut = _first_chars(json.JSONEncoder(ensure_ascii=False).iterencode(value))
+            return shown + "..." if cut else shown
+        pretty = json.JSONEncoder(indent=4, ensure_ascii=False).iterencode(value)
+        shown, cut = _first_chars(pretty)
+        if not cut:
+            return shown
+        compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).iterencode(value)
+        return _first_chars(compact)[0] + "..."
+    except RecursionError:
+        return f"<{_json_type(value)} nested too deeply to show>"
 
 
 def _is_b64_object(value) -> bool:
@@ -512,5 +538,5 @@ def regress_response(values: np.ndarray) -> bytes:
 
 
 def error_body(message: str) -> bytes:
-    """TF Serving's error body: `{"error": "<message>"}`."""
-    return json.dumps({"error": message}).encode("utf-8")
+    """TF Serving's error body: `{"error": "<message>"}`, the message cut as `errors.bounded`."""
+    return json.dumps({"error": errors.bounded(message)}).encode("utf-8")

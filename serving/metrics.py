@@ -4,6 +4,10 @@ TF Serving exports its TensorFlow monitoring metrics with `/` turned into `:`, e
 `:tensorflow:serving:request_count{model_name,status}`, counters without a `_total` suffix.
 prometheus_client would rename such counters, so the few families we keep are rendered here
 (the tests parse the output with prometheus_client's parser).
+
+Requests are labelled with their model name only when the server knows that model; any other
+name is counted under `UNKNOWN_MODEL`, so clients cannot grow the page (TF Serving labels
+every name a request carries).
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from collections.abc import Sequence
 LATENCY_BUCKETS_US = tuple(10 * 1.8**i for i in range(33))
 # TF Serving's example-count buckets: Exponential(1, 2, 15).
 EXAMPLE_COUNT_BUCKETS = tuple(2.0**i for i in range(15))
+# Not a valid model name, so it never stands for a real model.
+UNKNOWN_MODEL = "<unknown>"
 
 
 def _escape(value: str) -> str:
@@ -83,6 +89,7 @@ class Metrics:
 
     def __init__(self):
         self._lock = threading.Lock()
+        self._models: frozenset[str] = frozenset()
         self._request_count = _Counter(
             ":tensorflow:serving:request_count",
             "The total number of requests.",
@@ -145,10 +152,16 @@ class Metrics:
             self._request_log,
         )
 
+    def set_models(self, names) -> None:
+        """The models requests may be labelled with; other names count as UNKNOWN_MODEL."""
+        self._models = frozenset(names)
+
     def request(
         self, model: str, api: str, entrypoint: str, status: str, latency_us: float
     ) -> None:
         """One finished request (`status` is the canonical code name, e.g. `OK`)."""
+        if model not in self._models:
+            model = UNKNOWN_MODEL
         with self._lock:
             self._request_count.add((model, status))
             self._request_latency.observe((model, api, entrypoint, status), latency_us)

@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from serving import errors
+from serving.servable import numpy_dtype
 
 # Dtypes a request tensor may carry; resource/variant handles and DT_INVALID are refused.
 _UNSUPPORTED_DTYPES = {0, 20, 21}
@@ -54,12 +55,14 @@ def make_ndarray(proto) -> np.ndarray:
     return tf.make_ndarray(proto)
 
 
-def tensor_to_array(proto, max_elements: int) -> np.ndarray:
-    """A request `TensorProto` as a numpy array (strings as bytes objects).
+def decoded_bytes(proto) -> int:
+    """The bytes a request `TensorProto` takes as an array (strings: one pointer each).
+
+    A proto may leave values out (TensorFlow repeats the last one, or fills in zeros), so a
+    proto of a few bytes can stand for a huge tensor: this is the size that limits apply to.
 
     Raises:
-        ServingError: INVALID_ARGUMENT when the proto is not a valid dense tensor or would
-            expand to more than `max_elements` values.
+        ServingError: INVALID_ARGUMENT when the proto is not a dense tensor of a request dtype.
     """
     dims = [dim.size for dim in proto.tensor_shape.dim]
     if (
@@ -68,12 +71,32 @@ def tensor_to_array(proto, max_elements: int) -> np.ndarray:
         or any(d < 0 for d in dims)
     ):
         raise errors.invalid_argument("Unable to parse tensor proto")
-    if math.prod(dims) > max_elements:
+    try:
+        itemsize = numpy_dtype(proto.dtype).itemsize
+    except TypeError:
+        raise errors.invalid_argument("Unable to parse tensor proto") from None
+    return math.prod(dims) * itemsize
+
+
+def request_inputs(inputs, max_bytes: int) -> dict[str, np.ndarray]:
+    """A `PredictRequest`'s inputs (a map of `TensorProto`s) as numpy arrays (strings as bytes).
+
+    Raises:
+        ServingError: INVALID_ARGUMENT when a proto is not a valid dense tensor, or when the
+            arrays would take more than `max_bytes` together (before any is built).
+    """
+    sizes = {key: decoded_bytes(proto) for key, proto in inputs.items()}
+    if sum(sizes.values()) > max_bytes:
+        shapes = ", ".join(
+            f"{key}: [{','.join(str(dim.size) for dim in inputs[key].tensor_shape.dim)}]"
+            for key in sorted(sizes)
+        )
         raise errors.invalid_argument(
-            f"Tensor with shape [{','.join(map(str, dims))}] has more than {max_elements} elements"
+            f"Input tensors ({shapes}) would take {sum(sizes.values())} bytes, more than the "
+            f"limit of {max_bytes} bytes"
         )
     try:
-        return make_ndarray(proto)
+        return {key: make_ndarray(proto) for key, proto in inputs.items()}
     except (TypeError, ValueError, KeyError, IndexError):
         raise errors.invalid_argument("Unable to parse tensor proto") from None
 
@@ -121,11 +144,6 @@ def input_to_examples(input_proto) -> list[bytes]:
         context = with_context.context.SerializeToString()
         return [context + example.SerializeToString() for example in with_context.examples]
     return []
-
-
-def request_inputs(request, max_elements: int) -> dict[str, np.ndarray]:
-    """The inputs of a `PredictRequest` as numpy arrays."""
-    return {key: tensor_to_array(tensor, max_elements) for key, tensor in request.inputs.items()}
 
 
 def fill_model_spec(spec, name: str, version: int, signature_name: str | None = None) -> None:

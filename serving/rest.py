@@ -2,8 +2,12 @@
 
 `RestApi` is the whole protocol as a function of method, path and body, following TF Serving's
 `http_rest_api_handler.cc`: the same URL patterns, dispatch order, status codes and
-`{"error": ...}` bodies. `RestServer` only moves bytes: it enforces the body size limit and
-answers every HTTP method (unknown ones get TF Serving's 400 "Malformed request").
+`{"error": ...}` bodies. `RestServer` only moves bytes: it answers every HTTP method (unknown
+ones get TF Serving's 400 "Malformed request"), answers protocol errors in JSON too, and keeps
+the limits: the body size (413), one thread per connection up to `max_connections` (past it
+429 at once), `timeout_seconds` without a byte closes a connection (TF Serving's
+`rest_api_timeout_in_ms`), `num_threads` requests handled at once (`rest_api_num_threads`;
+the others wait) and the shared in-flight bytes budget (429 when no room comes in time).
 """
 
 from __future__ import annotations
@@ -12,13 +16,16 @@ import dataclasses
 import logging
 import re
 import socket
+import sys
 import threading
 import time
 import urllib.parse
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from serving import errors, json_codec, protos
 from serving.errors import ServingError
+from serving.limits import ByteBudget
 from serving.manager import ModelManager
 from serving.metrics import Metrics
 from serving.request_log import RequestLogger
@@ -36,6 +43,8 @@ INT64_MAX = (1 << 63) - 1
 JSON = "application/json"
 _LINGER_SECONDS = 2.0
 _LINGER_BYTES = 64 * 1024 * 1024
+# What a turned-away connection may have sent already; read without waiting, then dropped.
+_TURN_AWAY_READS = 16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,12 +116,12 @@ class RestApi:
             raise errors.invalid_argument(f"Malformed request: {method} {path}")
         name = urllib.parse.unquote(match.group(1) or "")
         version = None
-        if match.group(2):
-            version = int(match.group(2))
-            if version > INT64_MAX:
-                raise errors.invalid_argument(
-                    f"Failed to convert version: {match.group(2)} to numeric."
-                )
+        if digits := match.group(2):
+            # int() refuses more than 4300 digits (leading zeros too): check the length first.
+            significant = digits.lstrip("0") or "0"
+            if len(significant) > len(str(INT64_MAX)) or int(significant) > INT64_MAX:
+                raise errors.invalid_argument(f"Failed to convert version: {digits} to numeric.")
+            version = int(significant)
         label = urllib.parse.unquote(match.group(3)) if match.group(3) else None
         verb = match.group(4)
         if method == "POST":
@@ -206,17 +215,35 @@ class _Handler(BaseHTTPRequestHandler):
             return self._serve
         raise AttributeError(name)
 
-    def _serve(self) -> None:
-        body = self._read_body()
-        if body is None:
-            return
-        response = self.server.api.handle(self.command, self.path, body)
-        self._reply(response)
+    def setup(self) -> None:
+        # A connection that sends nothing for this long (idle or mid-request) is closed.
+        self.timeout = self.server.timeout_seconds
+        super().setup()
 
-    def _read_body(self) -> bytes | None:
+    def _serve(self) -> None:
+        server = self.server
+        size = self._body_size()
+        if size is None:
+            return
+        try:
+            with server.budget.reserve(size, server.timeout_seconds):
+                body = self._read_body(size)
+                if body is None:
+                    return
+                with server.workers:
+                    response = server.api.handle(self.command, self.path, body)
+                self._reply(response)
+        except ServingError as exc:  # only `reserve` raises it: no room for this body in time
+            self._refuse(exc.http_status, exc.message)
+
+    def _chunked(self) -> bool:
+        return "chunked" in self.headers.get("Transfer-Encoding", "").lower()
+
+    def _body_size(self) -> int | None:
+        """The body's length (the limit for a chunked body), or None once the request is refused."""
         limit = self.server.max_request_bytes
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            return self._read_chunked(limit)
+        if self._chunked():
+            return limit
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
@@ -229,7 +256,10 @@ class _Handler(BaseHTTPRequestHandler):
                 413, f"Request body of {length} bytes is larger than the limit of {limit} bytes"
             )
             return None
-        return self.rfile.read(length)
+        return length
+
+    def _read_body(self, size: int) -> bytes | None:
+        return self._read_chunked(size) if self._chunked() else self.rfile.read(size)
 
     def _read_chunked(self, limit: int) -> bytes | None:
         chunks, total = [], 0
@@ -278,8 +308,37 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(response.body)
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        # The standard library answers a bad request line, version or header with an HTML page,
+        # and an unknown HTTP version with 505: all of them are the client's error, so JSON 4xx.
+        self.close_connection = True
+        status = code if code < 500 else HTTPStatus.BAD_REQUEST
+        self._reply(Response(status, json_codec.error_body(message or HTTPStatus(code).phrase)))
+
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - the stdlib's signature
         log.debug("REST %s %s", self.address_string(), format % args)
+
+
+def _turn_away(connection: socket.socket, message: str) -> None:
+    """Answers 429 on a connection past the limit and closes it, without a thread for it."""
+    body = json_codec.error_body(message)
+    head = (
+        f"HTTP/1.1 429 {HTTPStatus(429).phrase}\r\nContent-Type: {JSON}\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    try:
+        connection.settimeout(1.0)
+        connection.sendall(head.encode("ascii") + body)
+        connection.shutdown(socket.SHUT_WR)
+        # Unread bytes would make close() reset the connection, and the client lose the answer.
+        connection.setblocking(False)
+        for _ in range(_TURN_AWAY_READS):
+            if not connection.recv(65536):
+                break
+    except OSError:
+        pass
+    finally:
+        connection.close()
 
 
 class _HttpServer(ThreadingHTTPServer):
@@ -287,18 +346,60 @@ class _HttpServer(ThreadingHTTPServer):
     # The stdlib's backlog of 5 makes bursts of new connections wait for SYN retries (1 s+).
     request_queue_size = 128
 
-    def __init__(self, address, api: RestApi, max_request_bytes: int):
+    def __init__(self, address, api: RestApi, limits: RestLimits, budget: ByteBudget):
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.api = api
-        self.max_request_bytes = max_request_bytes
+        self.max_request_bytes = limits.max_request_bytes
+        self.timeout_seconds = limits.timeout_seconds
+        self.budget = budget
+        self.workers = threading.BoundedSemaphore(limits.num_threads)
+        self._max_connections = limits.max_connections
+        self._connections = threading.BoundedSemaphore(limits.max_connections)
         super().__init__(address, _Handler)
+
+    def process_request(self, request, client_address) -> None:
+        if not self._connections.acquire(blocking=False):
+            _turn_away(
+                request,
+                f"Too many open connections (at most {self._max_connections}); try again later",
+            )
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._connections.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._connections.release()
+
+    def handle_error(self, request, client_address) -> None:
+        # A client that hangs up or stalls is routine; anything else is a bug worth a traceback.
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            log.debug("REST %s: %r", client_address, error)
+        else:
+            log.exception("REST connection from %s failed", client_address)
+
+
+@dataclasses.dataclass(frozen=True)
+class RestLimits:
+    """How much REST work the server takes on at once (see `ServerOptions`)."""
+
+    max_request_bytes: int
+    num_threads: int
+    timeout_seconds: float
+    max_connections: int
 
 
 class RestServer:
     """Serves a `RestApi` over HTTP on `host:port` (port 0 picks a free port)."""
 
-    def __init__(self, api: RestApi, host: str, port: int, max_request_bytes: int):
-        self._server = _HttpServer((host, port), api, max_request_bytes)
+    def __init__(self, api: RestApi, host: str, port: int, limits: RestLimits, budget: ByteBudget):
+        self._server = _HttpServer((host, port), api, limits, budget)
         self._thread = threading.Thread(target=self._server.serve_forever, name="rest", daemon=True)
 
     @property

@@ -162,7 +162,9 @@ class Servable:
         self.path = path
         self.signature_defs = signature_defs
         self._calls = calls
-        self._runner: Runner = self.run_unbatched
+        # None runs unbatched; a bound method stored here would make a cycle that only a full
+        # garbage collection frees, keeping an unloaded version's session (and weights) alive.
+        self._runner: Runner | None = None
 
     @classmethod
     def load(cls, name: str, version: int, path: str, tags: Sequence[str] = ("serve",)) -> Servable:
@@ -195,8 +197,13 @@ class Servable:
         self._runner = runner
 
     def close(self) -> None:
-        """Stops the batching threads, if any, once queued requests are answered."""
-        close = getattr(self._runner, "close", None)
+        """Stops the batching threads, if any, once queued requests are answered.
+
+        The batcher refers back to this servable; dropping it lets the version be freed as
+        soon as the last request using it is answered.
+        """
+        runner, self._runner = self._runner, None
+        close = getattr(runner, "close", None)
         if close is not None:
             close()
 
@@ -217,7 +224,7 @@ class Servable:
     def run(self, signature_name: str, inputs: dict) -> dict:
         """Checks `inputs` against the signature, then runs it (batched when enabled)."""
         self._check_inputs(signature_name, self.signature_defs[signature_name], inputs)
-        return self._runner(signature_name, inputs)
+        return (self._runner or self.run_unbatched)(signature_name, inputs)
 
     def check_input_names(self, signature_name: str, names) -> None:
         """TF Serving's `VerifyRequestInputsSize`, on the request's input names."""

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import threading
 from pathlib import Path
 
 from serving.grpc_service import GrpcServer, ModelService, PredictionService
+from serving.limits import ByteBudget
 from serving.manager import ManagerOptions, ModelManager, VersionStatus
 from serving.metrics import Metrics
 from serving.request_log import RequestLogger
-from serving.rest import RestApi, RestServer
+from serving.rest import RestApi, RestLimits, RestServer
 from serving.server_config import (
     BatchingOptions,
     ServingConfigError,
@@ -33,9 +35,21 @@ log = logging.getLogger("clickpipe.serving")
 DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024
 
 
+def schedulable_cpus() -> int:
+    """The CPUs this process may run on (TF Serving's `NumSchedulableCPUs`)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 @dataclasses.dataclass(frozen=True)
 class ServerOptions:
     """Everything but the models; names follow TF Serving's flags where it has them.
+
+    The limits bound what a server takes on at once, so that no client (and no number of
+    them) can make it run out of memory or threads: refusals are TF Serving's
+    RESOURCE_EXHAUSTED (REST 429) with an `{"error": ...}` body.
 
     Attributes:
         host: address for gRPC (and REST unless `rest_api_host` is set); loopback by default.
@@ -47,7 +61,26 @@ class ServerOptions:
             `--monitoring_config_file`).
         request_log_dir: where sampled requests are written, or None (our own flag).
         request_log_sampling_rate: the fraction of requests written (our own flag).
-        max_request_bytes: the largest REST body / gRPC message accepted (our own flag).
+        max_request_bytes: the largest REST body / gRPC message accepted, and the most a gRPC
+            Predict's input tensors may take once decoded (our own flag).
+        grpc_max_threads: gRPC worker threads.
+        rest_api_num_threads: REST requests handled at once; more wait (TF Serving's flag,
+            default 4 x schedulable CPUs).
+        rest_api_timeout_in_ms: a REST connection that sends nothing for this long, idle or
+            mid-request, is closed; also how long a request waits for room in the in-flight
+            bytes budget (TF Serving's flag, default 30 s).
+        rest_api_max_connections: open REST connections, one thread each; past it a connection
+            gets 429 at once (our own flag).
+        grpc_max_concurrent_rpcs: gRPC calls being answered or queued; past it gRPC's
+            RESOURCE_EXHAUSTED (our own flag).
+        max_inflight_request_bytes: request bytes (REST bodies, gRPC messages) being handled at
+            once; a request waits for room (REST up to `rest_api_timeout_in_ms`, gRPC up to
+            its deadline), then gets RESOURCE_EXHAUSTED. At least `max_request_bytes`; None
+            (the default) is twice `max_request_bytes` (our own flag).
+        max_num_load_retries: retries of a version that failed to load, on the polls
+            (TF Serving's flag; none when `file_system_poll_wait_seconds` is 0).
+        load_retry_interval_micros: the least time between those retries (TF Serving's flag;
+            negative: no wait).
     """
 
     host: str = "127.0.0.1"
@@ -64,6 +97,37 @@ class ServerOptions:
     enable_model_warmup: bool = True
     num_request_iterations_for_warmup: int = 1
     allow_version_labels_for_unavailable_models: bool = False
+    rest_api_num_threads: int = dataclasses.field(default_factory=lambda: 4 * schedulable_cpus())
+    rest_api_timeout_in_ms: int = 30_000
+    rest_api_max_connections: int = 256
+    grpc_max_concurrent_rpcs: int = 256
+    max_inflight_request_bytes: int | None = None
+    max_num_load_retries: int = 5
+    load_retry_interval_micros: int = 60_000_000
+
+    @property
+    def inflight_request_bytes(self) -> int:
+        """`max_inflight_request_bytes`, or its default of twice `max_request_bytes`."""
+        return self.max_inflight_request_bytes or 2 * self.max_request_bytes
+
+    def __post_init__(self) -> None:
+        for name in (
+            "max_request_bytes",
+            "grpc_max_threads",
+            "rest_api_num_threads",
+            "rest_api_timeout_in_ms",
+            "rest_api_max_connections",
+            "grpc_max_concurrent_rpcs",
+        ):
+            if getattr(self, name) < 1:
+                raise ServingConfigError(f"--{name} must be at least 1, got {getattr(self, name)}")
+        if self.max_num_load_retries < 0:
+            raise ServingConfigError("--max_num_load_retries must be at least 0")
+        if self.inflight_request_bytes < self.max_request_bytes:
+            raise ServingConfigError(
+                f"--max_inflight_request_bytes ({self.inflight_request_bytes}) must be at "
+                f"least --max_request_bytes ({self.max_request_bytes}), or no such request fits"
+            )
 
 
 class ModelServer:
@@ -122,6 +186,11 @@ class ModelServer:
                 num_request_iterations_for_warmup=self.options.num_request_iterations_for_warmup,
                 batching=self.options.batching,
                 allow_version_labels_for_unavailable_models=self.options.allow_version_labels_for_unavailable_models,
+                # Retries happen on the polls; without polling a failed load is final.
+                max_num_load_retries=self.options.max_num_load_retries
+                if self.options.file_system_poll_wait_seconds > 0
+                else 0,
+                load_retry_interval_micros=self.options.load_retry_interval_micros,
             ),
             self.metrics,
         )
@@ -172,25 +241,29 @@ class ModelServer:
                 self.request_log = RequestLogger(
                     options.request_log_dir, options.request_log_sampling_rate, self.metrics
                 )
-            max_elements = options.max_request_bytes
+            budget = ByteBudget(options.inflight_request_bytes)
             prediction = PredictionService(
-                self.manager, self.metrics, self.request_log, max_elements
+                self.manager, self.metrics, self.request_log, budget, options.max_request_bytes
             )
             self._grpc = GrpcServer(
                 prediction,
-                ModelService(self.manager, self.metrics),
+                ModelService(self.manager, self.metrics, budget),
                 options.host,
                 self._grpc_port,
                 options.grpc_max_threads,
                 options.max_request_bytes,
+                options.grpc_max_concurrent_rpcs,
             )
             if self._rest_port is not None:
                 api = RestApi(self.manager, self.metrics, self.request_log, options.prometheus_path)
+                limits = RestLimits(
+                    max_request_bytes=options.max_request_bytes,
+                    num_threads=options.rest_api_num_threads,
+                    timeout_seconds=options.rest_api_timeout_in_ms / 1000,
+                    max_connections=options.rest_api_max_connections,
+                )
                 self._rest = RestServer(
-                    api,
-                    options.rest_api_host or options.host,
-                    self._rest_port,
-                    options.max_request_bytes,
+                    api, options.rest_api_host or options.host, self._rest_port, limits, budget
                 )
                 self._rest.start()
             self._grpc.start()

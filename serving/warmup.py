@@ -18,7 +18,7 @@ WARMUP_DIR = "assets.extra"
 WARMUP_FILE = "tf_serving_warmup_requests"
 MAX_WARMUP_RECORDS = 1000
 # Warmup inputs come from the model's own files, but stay bounded like requests.
-_MAX_WARMUP_ELEMENTS = 1 << 24
+_MAX_WARMUP_BYTES = 1 << 27
 
 
 def warmup_path(export_dir: str) -> str:
@@ -62,7 +62,7 @@ def replay(servable: Servable, records: Sequence, iterations: int = 1) -> None:
             kind = record.WhichOneof("log_type")
             if kind == "predict_log":
                 request = record.predict_log.request
-                inputs = protos.request_inputs(request, _MAX_WARMUP_ELEMENTS)
+                inputs = protos.request_inputs(request.inputs, _MAX_WARMUP_BYTES)
                 servable.predict(
                     request.model_spec.signature_name, inputs, list(request.output_filter)
                 )

@@ -107,6 +107,39 @@ def build_version(export_dir: str | Path, version: int, warmup_records: list | N
     return export_dir
 
 
+def build_weighty_version(export_dir: str | Path, megabytes: int) -> Path:
+    """A version as heavy as a real model: `megabytes` of weights and as much in its graph.
+
+    The weights (a variable) live in the version's session, the constant in its `tf.Graph`,
+    so a version that is not freed, or whose graph is left for a later garbage collection,
+    shows in the process's memory. Signature `predict_raw`: `x` float32 [None] -> `y` = x.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    tf1 = tf.compat.v1
+    export_dir = Path(export_dir)
+    staging = export_dir.with_name(export_dir.name + ".staging")
+    size = megabytes * 1024 * 1024 // 4
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf1.placeholder(tf.float32, [None], name="x")
+        weights = tf1.get_variable("weights", [size], tf.float32, tf1.zeros_initializer())
+        # Not all one value, so nothing can store it compressed.
+        constant = tf.constant(np.arange(size, dtype=np.float32) % 251)
+        y = x + 0.0 * (weights[0] + constant[0])
+        signature = tf1.saved_model.predict_signature_def({"x": x}, {"y": y})
+        builder = tf1.saved_model.Builder(str(staging))
+        with tf1.Session(graph=graph) as session:
+            session.run(tf1.global_variables_initializer())
+            builder.add_meta_graph_and_variables(
+                session, ["serve"], signature_def_map={"predict_raw": signature}
+            )
+        builder.save()
+    staging.rename(export_dir)
+    return export_dir
+
+
 def build_model(base_path: str | Path, versions=(1, 2)) -> Path:
     """A model base path with the given numeric versions."""
     base_path = Path(base_path)

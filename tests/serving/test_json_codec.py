@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from tensorflow.core.protobuf import meta_graph_pb2
 
-from serving import json_codec
+from serving import errors, json_codec
 from serving.errors import ServingError
 
 FLOAT, STRING, INT64, BOOL, INT32, DOUBLE = 1, 7, 9, 10, 3, 2
@@ -210,3 +210,41 @@ def test_b64_accepts_exactly_what_validated_base64_accepts(text):
         assert error_of(lambda: json_codec.json_to_array({"b64": text}, STRING)) == "Unable to base64 decode"
     else:
         assert json_codec.json_to_array({"b64": text}, STRING).item() == expected
+
+
+def test_values_in_error_messages_are_shown_as_tf_serving_shows_them():
+    assert json_codec.show({"a": [1, 2.5]}) == '{\n    "a": [\n        1,\n        2.5\n    ]\n}'
+    assert json_codec.show("é") == '"é"'
+    assert json_codec.show(float("nan")) == "NaN"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        json.loads("[" * 900 + ",".join(["1"] * 50_000) + "]" * 900),  # pretty: ~180 MB
+        {"k": "x" * 1_000_000},
+        "x" * 1_000_000,
+        list(range(100_000)),
+    ],
+    ids=["deep", "long string in object", "long string", "long list"],
+)
+def test_shown_values_are_cut_whatever_their_size_or_depth(value):
+    shown = json_codec.show(value)
+    assert len(shown) <= json_codec.MAX_SHOWN_CHARS + len("...")
+    assert shown.endswith("...")
+
+
+def test_a_value_too_deep_for_the_encoder_is_named_not_shown():
+    deep = None
+    for _ in range(5000):
+        deep = [deep]
+    assert json_codec.show(deep) == "<Array nested too deeply to show>"
+
+
+def test_error_messages_and_bodies_are_bounded():
+    error = errors.invalid_argument("x" * 100_000)
+    assert len(error.message) == errors.MAX_MESSAGE_CHARS
+    assert error.message.endswith("... (truncated)")
+    assert errors.invalid_argument("short").message == "short"
+    body = json.loads(json_codec.error_body("y" * 100_000))
+    assert len(body["error"]) == errors.MAX_MESSAGE_CHARS

@@ -1,19 +1,28 @@
 """Malformed requests never get a 5xx (or INTERNAL/UNKNOWN) and never stop the server.
 
 Hand-written bad requests over raw sockets and gRPC, then a seeded, bounded fuzz of valid
-bodies; after each batch the server must still answer a good request correctly.
+bodies; after each batch the server must still answer a good request correctly. Then the
+attacks of the hardening issue: error answers that copied the request, protocol errors
+answered in HTML, a version number too long for int(), clients hanging up mid-answer, and a
+tiny gRPC request standing for a huge tensor.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import logging
+import os
 import random
 import socket
+import struct
+import threading
+import time
 
 import grpc
 import pytest
 
+from serving import errors
 from serving.client import RestClient
 from serving.server import ModelServer, ServerOptions
 from serving.server_config import parse_model_server_config
@@ -34,17 +43,24 @@ def server(conformance_base):
         yield running
 
 
-def raw_http(server, data: bytes) -> int:
-    """Sends raw bytes to the REST port; returns the response status code."""
+def raw_exchange(server, data: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Sends raw bytes to the REST port; returns the answer's status, headers and body."""
     with socket.create_connection(("127.0.0.1", server.rest_port), timeout=30) as connection:
         connection.sendall(data)
         connection.shutdown(socket.SHUT_WR)
         response = b""
         while chunk := connection.recv(65536):
             response += chunk
-    status_line = response.split(b"\r\n", 1)[0].split()
-    assert len(status_line) >= 2, response[:200]
-    return int(status_line[1])
+    head, _, body = response.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    assert len(status_line.split()) >= 2, response[:200]
+    headers = dict(line.split(": ", 1) for line in header_lines)
+    return int(status_line.split()[1]), {k.lower(): v for k, v in headers.items()}, body
+
+
+def raw_http(server, data: bytes) -> int:
+    """Sends raw bytes to the REST port; returns the response status code."""
+    return raw_exchange(server, data)[0]
 
 
 def post(path: str, body: bytes, extra_headers: str = "") -> bytes:
@@ -99,6 +115,9 @@ MALFORMED_HTTP = [
         b'{"signature_name": "regress", "context": 5, "examples": [{}]}',
     ),
     post(f"/v1/models/{models.MODEL_NAME}/versions/99999999999999999999999:predict", b"{}"),
+    post(f"/v1/models/{models.MODEL_NAME}/versions/{'9' * 5000}:predict", b"{}"),
+    b"GET /v1/models/conformance/versions/" + b"9" * 5000 + b" HTTP/1.1\r\n\r\n",
+    post(PREDICT, b'{"signature_name": 1, "x": ' + b"[" * 1020 + b"]" * 1020 + b"}"),
     post("/v1/models/..%2F..%2Fetc%2Fpasswd:predict", b'{"instances": [1]}'),
     b"GET /v1/models/..%2F..%2Fetc HTTP/1.1\r\nHost: x\r\n\r\n",
     b"GET /v1/models/%00 HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -278,4 +297,125 @@ def test_malformed_grpc_requests_get_client_errors(server):
     huge.inputs["examples"].CopyFrom(tf.make_tensor_proto([b"x" * (LIMIT + 1)]))
     assert _rpc_code(prediction.Predict, huge) == grpc.StatusCode.RESOURCE_EXHAUSTED
     channel.close()
+    assert_still_serving(server)
+
+
+def nested(depth: int, size: int) -> bytes:
+    """JSON arrays `depth` deep holding ones, about `size` bytes long."""
+    leaves = max((size - 2 * depth) // 2, 1)
+    return b"[" * depth + b",".join([b"1"] * leaves) + b"]" * depth
+
+
+# Each body makes the server quote part of it in the error (TF Serving quotes all of it).
+ECHOED = {
+    "nested signature_name": b'{"signature_name": ' + nested(900, LIMIT - 100) + b"}",
+    "nested instances": b'{"signature_name": 1, "instances": ' + nested(900, LIMIT - 100) + b"}",
+    "both formats": b'{"inputs": 1, "instances": ' + nested(200, LIMIT - 100) + b"}",
+    "long string": b'{"instances": [{"b64": "' + b"A" * (LIMIT - 100) + b'", "x": 1}]}',
+    "unknown label": f"/labels/{'x' * 60000}".encode(),
+}
+
+
+@pytest.mark.parametrize("attack", ECHOED, ids=list(ECHOED))
+def test_error_answers_quote_a_bounded_part_of_the_request(server, attack):
+    body = ECHOED[attack]
+    if attack == "unknown label":
+        request = post(f"/v1/models/{models.MODEL_NAME}{body.decode()}:predict", b"{}")
+    else:
+        request = post(PREDICT, body)
+    status, headers, answer = raw_exchange(server, request)
+    assert status == 400
+    assert headers["content-type"] == "application/json"
+    assert len(json.loads(answer)["error"]) <= errors.MAX_MESSAGE_CHARS
+    assert len(answer) <= 2 * errors.MAX_MESSAGE_CHARS
+
+
+def test_grpc_errors_quote_a_bounded_part_of_the_request(server):
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "m" * (LIMIT - 100)
+    with grpc.insecure_channel(server.grpc_target) as channel, pytest.raises(grpc.RpcError) as caught:
+        prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=30)
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    assert len(caught.value.details()) <= errors.MAX_MESSAGE_CHARS
+
+
+def test_a_version_too_long_for_int_is_tf_servings_400(server):
+    status, _, answer = raw_exchange(
+        server, f"GET /v1/models/{models.MODEL_NAME}/versions/{'9' * 5000} HTTP/1.1\r\n\r\n".encode()
+    )
+    assert status == 400
+    assert json.loads(answer)["error"].startswith("Failed to convert version: 9999")
+    # Leading zeros are fine, as for TF Serving's SimpleAtoi, however many there are.
+    status, _, answer = raw_exchange(
+        server, f"GET /v1/models/{models.MODEL_NAME}/versions/{'0' * 5000}2 HTTP/1.1\r\n\r\n".encode()
+    )
+    assert status == 200
+    assert json.loads(answer)["model_version_status"][0]["version"] == "2"
+
+
+TLS_CLIENT_HELLO = bytes.fromhex("16030100a5010000a10303") + os.urandom(32) + b"\x00" * 60
+
+PROTOCOL_ERRORS = {
+    "bad HTTP version": b"GET /v1/models/conformance HTTP/9.9\r\n\r\n",
+    "TLS hello": TLS_CLIENT_HELLO,
+    "binary request line": b"\x00\x01\x02 / HTTP/1.1\r\n\r\n",
+    "header line too long": b"GET /v1/models/conformance HTTP/1.1\r\nX-A: " + b"a" * 70000 + b"\r\n\r\n",
+    "too many headers": b"GET /v1/models/conformance HTTP/1.1\r\n" + b"X-A: b\r\n" * 101 + b"\r\n",
+    "request line too long": b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("request_bytes", PROTOCOL_ERRORS.values(), ids=list(PROTOCOL_ERRORS))
+def test_protocol_errors_are_json_4xx(server, request_bytes):
+    status, headers, answer = raw_exchange(server, request_bytes)
+    assert 400 <= status < 500
+    assert headers["content-type"] == "application/json"
+    assert set(json.loads(answer)) == {"error"}
+
+
+def _rest_connection_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if "process_request_thread" in t.name]
+
+
+def test_clients_hanging_up_early_log_no_traceback(server, caplog, capfd):
+    body = json.dumps({"signature_name": "predict_raw", "instances": [{"x": 1.5, "k": "ab"}]})
+    with caplog.at_level(logging.DEBUG, logger="clickpipe.serving"):
+        for attempt in range(20):
+            connection = socket.create_connection(("127.0.0.1", server.rest_port), timeout=30)
+            connection.sendall(post(PREDICT, body.encode()))
+            if attempt % 2:
+                assert connection.recv(1)  # the answer has started
+            # Reset the connection instead of closing it: the server's next read or write fails.
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            connection.close()
+        for _ in range(3000):
+            if not _rest_connection_threads():
+                break
+            time.sleep(0.01)
+    assert not _rest_connection_threads()
+    assert "Traceback" not in capfd.readouterr().err
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
+    assert any("ConnectionResetError" in r.getMessage() or "BrokenPipeError" in r.getMessage() for r in caplog.records)
+    assert_still_serving(server)
+
+
+def test_a_small_grpc_request_cannot_stand_for_a_huge_tensor(server):
+    from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = models.MODEL_NAME
+    request.model_spec.signature_name = "echo"
+    # No values: TensorFlow fills in zeros, (LIMIT / 4 + 1) * 4 bytes of them.
+    shape = tensor_shape_pb2.TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=LIMIT // 4 + 1)])
+    request.inputs["x"].CopyFrom(tensor_pb2.TensorProto(dtype=1, tensor_shape=shape))
+    request.inputs["image_bytes"].CopyFrom(tensor_pb2.TensorProto(dtype=7, string_val=[b"a"]))
+    request.inputs["image_bytes"].tensor_shape.dim.add().size = 1
+    assert request.ByteSize() < 100
+    with grpc.insecure_channel(server.grpc_target) as channel, pytest.raises(grpc.RpcError) as caught:
+        prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=30)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert f"more than the limit of {LIMIT} bytes" in caught.value.details()
     assert_still_serving(server)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import grpc
@@ -103,7 +104,7 @@ def test_a_corrupt_version_is_reported_and_the_previous_one_keeps_serving(
     templates, tmp_path, manager_for
 ):
     push(templates, tmp_path, 1)
-    manager = manager_for(config(tmp_path))
+    manager = manager_for(config(tmp_path), max_num_load_retries=0)
     (tmp_path / "2").mkdir()
     (tmp_path / "2" / "saved_model.pb").write_bytes(b"this is not a SavedModel")
     manager.poll_once()
@@ -218,3 +219,59 @@ def test_a_missing_base_path_serves_nothing_until_it_appears(templates, tmp_path
     push(templates, tmp_path / "later", 1)
     manager.poll_once()
     assert manager.resolve("m").version == 1
+
+
+@pytest.fixture(scope="module")
+def needs_variables(tmp_path_factory):
+    """A version that cannot load without its variables folder (unlike the templates)."""
+    return models.build_weighty_version(tmp_path_factory.mktemp("variables") / "1", megabytes=1)
+
+
+def saved_model_pb_only(template, target) -> None:
+    """The start of `cp -r`: saved_model.pb lands before the variables it needs."""
+    target.mkdir(parents=True)
+    shutil.copy(template / "saved_model.pb", target / "saved_model.pb")
+
+
+def test_a_version_copied_saved_model_pb_first_loads_once_complete(
+    needs_variables, tmp_path, manager_for
+):
+    manager = manager_for(config(tmp_path), load_retry_interval_micros=0)
+    saved_model_pb_only(needs_variables, tmp_path / "1")
+    manager.poll_once()
+    [retrying] = manager.status("m")
+    # As TF Serving: LOADING while retries are left, without an error yet.
+    assert (retrying.state, retrying.load_attempts, retrying.error) == (State.LOADING, 1, None)
+    shutil.copytree(needs_variables / "variables", tmp_path / "1" / "variables")
+    manager.poll_once()
+    assert states(manager) == {1: State.AVAILABLE}
+    assert manager.resolve("m").version == 1
+
+
+def test_load_retries_are_bounded_then_wait_for_new_files(needs_variables, tmp_path, manager_for):
+    saved_model_pb_only(needs_variables, tmp_path / "1")
+    manager = manager_for(config(tmp_path), max_num_load_retries=2, load_retry_interval_micros=-1)
+    for attempts in (1, 2):  # start() made the first attempt
+        assert manager.status("m")[0].load_attempts == attempts
+        assert manager.status("m")[0].state == State.LOADING
+        manager.poll_once()
+    [failed] = manager.status("m")
+    assert (failed.state, failed.load_attempts) == (State.END, 3)
+    assert failed.error.code == grpc.StatusCode.UNKNOWN
+    assert "variables" in failed.error.message
+    shutil.copytree(needs_variables / "variables", tmp_path / "1" / "variables")
+    manager.poll_once()  # no retries left, and saved_model.pb has not changed
+    assert manager.status("m")[0].state == State.END
+    saved_model = tmp_path / "1" / "saved_model.pb"
+    os.utime(saved_model, ns=(saved_model.stat().st_atime_ns, saved_model.stat().st_mtime_ns + 10**9))
+    manager.poll_once()
+    assert states(manager) == {1: State.AVAILABLE}
+
+
+def test_load_retries_wait_for_the_interval(needs_variables, tmp_path, manager_for):
+    saved_model_pb_only(needs_variables, tmp_path / "1")
+    manager = manager_for(config(tmp_path), load_retry_interval_micros=3600 * 10**6)
+    shutil.copytree(needs_variables / "variables", tmp_path / "1" / "variables")
+    manager.poll_once()
+    [waiting] = manager.status("m")
+    assert (waiting.state, waiting.load_attempts) == (State.LOADING, 1)

@@ -120,7 +120,7 @@ def tensor(dtype: int, dims, **values) -> tensor_pb2.TensorProto:
 )
 def test_requests_parse_as_tensorflow_parses_them(proto):
     assert_same_array(protos.make_ndarray(proto), tf.make_ndarray(proto))
-    assert_same_array(protos.tensor_to_array(proto, max_elements=100), tf.make_ndarray(proto))
+    assert_same_array(protos.request_inputs({"x": proto}, 1000)["x"], tf.make_ndarray(proto))
 
 
 def test_parsed_content_is_a_writable_copy():
@@ -142,5 +142,21 @@ def test_parsed_content_is_a_writable_copy():
 )
 def test_malformed_requests_are_invalid_arguments(proto):
     with pytest.raises(ServingError) as caught:
-        protos.tensor_to_array(proto, max_elements=100)
+        protos.request_inputs({"x": proto}, 1000)
     assert caught.value.message == "Unable to parse tensor proto"
+
+
+def test_a_tensor_is_limited_by_its_decoded_bytes_not_its_proto():
+    # 8 bytes on the wire; 4,000 bytes of zeros once decoded.
+    no_values = tensor(1, [1000])
+    assert no_values.ByteSize() < 10
+    assert protos.decoded_bytes(no_values) == 4000
+    assert protos.decoded_bytes(tensor(7, [10])) == 80  # one pointer per string
+    assert protos.request_inputs({"x": no_values}, 4000)["x"].shape == (1000,)
+    with pytest.raises(ServingError) as caught:
+        protos.request_inputs({"x": no_values}, 3999)
+    assert caught.value.message == (
+        "Input tensors (x: [1000]) would take 4000 bytes, more than the limit of 3999 bytes"
+    )
+    with pytest.raises(ServingError, match=r"\(a: \[600\], b: \[500\]\) would take 4400 bytes"):
+        protos.request_inputs({"a": tensor(1, [600]), "b": tensor(1, [500])}, max_bytes=4000)

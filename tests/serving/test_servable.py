@@ -1,12 +1,17 @@
-"""Signatures run as session calls give what the eager signature functions give."""
+"""Signatures run as session calls give what the eager signature functions give; closing frees."""
 
 from __future__ import annotations
+
+import gc
+import weakref
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from serving.batching import Batcher
 from serving.servable import Servable
+from serving.server_config import BatchingOptions
 from tests.serving import models
 
 
@@ -54,3 +59,21 @@ def test_outputs_may_repeat_a_tensor_or_return_an_input(tmp_path):
         "b": [2.0, 5.0],
         "x_again": [1.0, 2.5],
     }
+
+
+@pytest.mark.parametrize("batching", [False, True], ids=["unbatched", "batched"])
+def test_a_closed_servable_is_freed_without_a_garbage_collection(version_dir, batching):
+    # Only reference counting frees anything here: a cycle would keep the session alive.
+    gc.disable()
+    try:
+        servable = Servable.load("m", 1, str(version_dir))
+        if batching:
+            servable.set_runner(Batcher(servable.run_unbatched, BatchingOptions(num_batch_threads=1)))
+        inputs = {"x": np.array([0.5], np.float32), "k": np.array([b"ab"], object)}
+        servable.predict("predict_raw", inputs)
+        servable.close()
+        freed = weakref.ref(servable)
+        del servable
+        assert freed() is None
+    finally:
+        gc.enable()

@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from serving import warmup
 from serving.client import GrpcClient, RestClient, ServingClientError
 from serving.manager import State
+from serving.metrics import UNKNOWN_MODEL
 from serving.server import ModelServer, ServerOptions
 from serving.server_config import BatchingOptions, ServingConfigError
 from tests.serving import models
@@ -108,6 +109,32 @@ def test_metrics_count_requests_by_status_under_tf_serving_names(base):
     assert found[(":tensorflow:serving:request_example_count", (("model", "m"),))] == 3
     loads = ":tensorflow:cc:saved_model:load_attempt_count"
     assert found[(loads, (("model_path", str(base / "1")), ("status", "success")))] == 1
+
+
+def test_requests_for_unknown_models_share_one_metrics_label(base):
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    with serve(base, prometheus_path=METRICS) as server:
+        session = requests.Session()
+        session.post(f"{server.rest_url}/v1/models/m:predict", data=b"{", timeout=30)
+        first = len(session.get(server.rest_url + METRICS, timeout=30).content)
+        for i in range(300):
+            session.post(f"{server.rest_url}/v1/models/made-up-{i}:predict", data=b"{}", timeout=30)
+        with grpc.insecure_channel(server.grpc_target) as channel:
+            predict = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict
+            for i in range(50):
+                request = predict_pb2.PredictRequest()
+                request.model_spec.name = f"grpc-made-up-{i}"
+                with pytest.raises(grpc.RpcError):
+                    predict(request, timeout=30)
+        text = session.get(server.rest_url + METRICS, timeout=30).text
+        found = samples(server)
+    assert "made-up" not in text
+    count = ":tensorflow:serving:request_count"
+    assert found[(count, (("model_name", UNKNOWN_MODEL), ("status", "NOT_FOUND")))] == 350
+    assert found[(count, (("model_name", "m"), ("status", "INVALID_ARGUMENT")))] == 1
+    # One more label set per family that had none: the size no longer grows with the names.
+    assert len(text) < 3 * first
 
 
 def test_metrics_are_off_without_a_monitoring_config(base):

@@ -79,7 +79,8 @@ def test_pushes_under_concurrent_load_fail_no_request(tmp_path):
     templates = models.build_model(tmp_path / "templates")
     base = tmp_path / "models" / models.MODEL_NAME
     shutil.copytree(templates / "1", base / "1")
-    options = ServerOptions(file_system_poll_wait_seconds=0.05)
+    # No load retries: the corrupt version is reported END at once.
+    options = ServerOptions(file_system_poll_wait_seconds=0.05, max_num_load_retries=0)
     with ModelServer(
         str(base), models.MODEL_NAME, rest_port=0, grpc_port=0, options=options
     ) as server:
