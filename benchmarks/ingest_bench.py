@@ -5,7 +5,7 @@ For each span size, in the same run: generate a span of impressions (CSV shards)
 
 - baseline: a plain streaming read of the same objects with google-cloud-storage (the I/O limit
   of this machine through the emulator);
-- ingest: the ImpressionsGen Beam pipeline (DirectRunner, in-process) reading the same objects
+- ingest: the IngestImpressions Beam pipeline (DirectRunner, in-process) reading the same objects
   and writing gzipped TFRecords and the quarantine.
 
 Reports rows/s, MB/s (CSV bytes) and peak RSS of each, the ingest/baseline ratios, and how peak
@@ -146,7 +146,7 @@ def _ingest(source: str, out: str):
 
 
 def child_ingest(source: str, out: str) -> dict:
-    """The ingestion pipeline on the span, as the ImpressionsGen executor runs it."""
+    """The ingestion pipeline on the span, as the IngestImpressions executor runs it."""
     # A first small run pays the one-off imports (no .pyc here), so the timing is steady state.
     _ingest(WARMUP_SOURCE, f"{out}-warmup")
     start_rss = _rss_mb()
@@ -176,7 +176,7 @@ def measure(kind: str, source: str, out: str) -> dict:
 
 def run(sizes: list[int], ads: int, shards: int) -> list[dict]:
     """Generates, uploads and measures each size; returns one result per size."""
-    from pipeline.gcs import emulator, upload_dir
+    from pipeline.local.gcs import emulator, upload_dir
 
     results = []
     with tempfile.TemporaryDirectory(prefix="ingest-bench-") as tmp, emulator() as host:

@@ -28,7 +28,7 @@ BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 def _run_clickpipe(work: Path, impressions: int) -> None:
     from datagen.generator import GeneratorSettings, generate
     from pipeline.config import load_config
-    from pipeline.runner import run_local
+    from pipeline.local.runner import run_local
 
     data = work / "data"
     generate(str(data), [MONTH], GeneratorSettings(impressions=impressions, seed=0))

@@ -119,8 +119,8 @@ def make_examples(registry, count: int, seed: int = 7) -> list[bytes]:
     """Synthetic impressions of the config's features, PNG creatives included, as tf.Examples."""
     from PIL import Image
 
-    from serving.impressions import to_example
     from trainer.features import Kind
+    from trainer.local import to_example
 
     rng = np.random.default_rng(seed)
     words = ["save", "sale", "free", "delivery", "new", "shoes", "travel", "deal", "today", "best"]
@@ -137,12 +137,12 @@ def make_examples(registry, count: int, seed: int = 7) -> list[bytes]:
             if f.kind is Kind.NUMERIC:
                 values[f.name] = float(rng.uniform(0, 10))
             elif f.kind is Kind.TEXT:
-                values[f.name] = " ".join(rng.choice(words, 5)).encode()
+                values[f.name] = " ".join(rng.choice(words, 5))
             elif f.kind is Kind.IMAGE:
                 values[f.name] = creatives[row % len(creatives)]
             else:
-                values[f.name] = f"{f.name}-{rng.integers(0, 20)}".encode()
-        examples.append(to_example(values))
+                values[f.name] = f"{f.name}-{rng.integers(0, 20)}"
+        examples.append(to_example(values, registry, with_label=False).SerializeToString())
     return examples
 
 

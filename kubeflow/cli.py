@@ -9,13 +9,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
-import os
 import warnings
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pipeline.cli import EXIT_OK, UserError
+from pipeline.cli.common import EXIT_OK, UserError, prepare_tensorflow
 from pipeline.config import ClickpipeConfig, load_config
 
 
@@ -182,8 +181,7 @@ def _user_errors() -> Iterator[None]:
 
 def _compile_now(config: ClickpipeConfig, output: str | None):
     # Quiet TensorFlow's C++ logs and the stack's Python-version notices before TFX loads.
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    prepare_tensorflow()
     from kubeflow.compile import compile_pipeline
 
     with warnings.catch_warnings():

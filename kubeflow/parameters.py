@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from pipeline.config import SPAN_RE, ClickpipeConfig
+from components.spans import LATEST, is_month
+from pipeline.config import ClickpipeConfig
 
 
 class ParameterError(ValueError):
@@ -47,7 +48,7 @@ PARAMETERS: tuple[RuntimeParameterSpec, ...] = (SPAN,)
 
 
 def _check_span(value: str) -> None:
-    if value != "latest" and not SPAN_RE.match(value):
+    if value != LATEST and not is_month(value):
         raise ParameterError(f"--param span={value}: use 'latest' or a month like 2026-10")
 
 

@@ -7,7 +7,7 @@ the production model's value.
 
 from __future__ import annotations
 
-from components.report.results import Failure, load
+from components.evaluate.results import Failure, load
 
 __all__ = ["Failure", "explain", "headline"]
 

@@ -6,7 +6,6 @@ instead of being silently ignored. Relative paths are taken from the working dir
 
 from __future__ import annotations
 
-import re
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
@@ -14,10 +13,11 @@ from typing import Annotated
 import tomli
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from components.spans import check_span
 from trainer.features import Feature, FeatureRegistry, Kind
+from trainer.settings import TrainingSettings
 
 DEFAULT_CONFIG = "default.toml"
-SPAN_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
 class ConfigError(ValueError):
@@ -85,9 +85,7 @@ class DatasetSection(_Section):
     @field_validator("span")
     @classmethod
     def _span_form(cls, value: str) -> str:
-        if value != "latest" and not SPAN_RE.match(value):
-            raise ValueError("span must be 'latest' or a month like '2026-10'")
-        return value
+        return check_span(value)
 
     @model_validator(mode="after")
     def _names_exist(self) -> DatasetSection:
@@ -102,20 +100,24 @@ class DatasetSection(_Section):
         return self
 
 
+# The model code's own defaults (trainer/ cannot import this package, so they live there).
+_TRAINING = TrainingSettings()
+
+
 class TrainingSection(_Section):
-    epochs: int = Field(8, ge=1)
-    batch_size: int = Field(256, ge=1)
-    learning_rate: float = Field(0.003, gt=0)
-    embedding_dim: int = Field(8, ge=1)
-    hidden_units: list[int] = [64, 32]
-    image_size: int = Field(32, ge=8, le=256)
-    text_max_tokens: int = Field(8, ge=1)
-    cross_hash_buckets: int = Field(1000, ge=1)
-    early_stopping_patience: int = Field(2, ge=0)
-    seed: int = 7
-    l2: float = Field(1e-4, ge=0)
-    dropout: float = Field(0.0, ge=0, lt=1)
-    cache_mb: int = Field(1024, ge=0)
+    epochs: int = Field(_TRAINING.epochs, ge=1)
+    batch_size: int = Field(_TRAINING.batch_size, ge=1)
+    learning_rate: float = Field(_TRAINING.learning_rate, gt=0)
+    embedding_dim: int = Field(_TRAINING.embedding_dim, ge=1)
+    hidden_units: list[int] = list(_TRAINING.hidden_units)
+    image_size: int = Field(_TRAINING.image_size, ge=8, le=256)
+    text_max_tokens: int = Field(_TRAINING.text_max_tokens, ge=1)
+    cross_hash_buckets: int = Field(_TRAINING.cross_hash_buckets, ge=1)
+    early_stopping_patience: int = Field(_TRAINING.early_stopping_patience, ge=0)
+    seed: int = _TRAINING.seed
+    l2: float = Field(_TRAINING.l2, ge=0)
+    dropout: float = Field(_TRAINING.dropout, ge=0, lt=1)
+    cache_mb: int = Field(_TRAINING.cache_mb, ge=0)
 
 
 class SliceThreshold(_Section):

@@ -13,7 +13,7 @@ import json
 
 import tensorflow_model_analysis as tfma
 
-from components.report.results import (
+from components.evaluate.results import (
     AUC,
     AUC_PR,
     CALIBRATION,
@@ -25,10 +25,11 @@ from components.report.results import (
     MEAN_PREDICTION,
 )
 from pipeline.config import ClickpipeConfig
+from trainer.features import PREDICTION_OUTPUT
 
 # The serving contract (trainer/export.py): serialized tf.Examples in, a probability out.
 SIGNATURE = "serving_default"
-PREDICTION_KEY = "click_probability"
+PREDICTION_KEY = PREDICTION_OUTPUT
 CANDIDATE = tfma.CANDIDATE_KEY
 BASELINE = tfma.BASELINE_KEY
 

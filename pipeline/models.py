@@ -1,7 +1,7 @@
 """Pushed models as records: list them, roll back, and compare any two models on a span.
 
 The records live beside the models under the serving model base path (see
-`components.baseline.records`); this module is what `clickpipe models` and `clickpipe report`
+`components.push.records`); this module is what `clickpipe models` and `clickpipe report`
 call, so every function takes plain values and returns plain values.
 """
 
@@ -11,9 +11,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from components.baseline import records
-from components.report.results import AUC, LOG_LOSS
-from pipeline.config import SPAN_RE, ClickpipeConfig
+from components.evaluate.results import AUC, LOG_LOSS
+from components.push import records
+from components.spans import is_month
+from pipeline.config import ClickpipeConfig
 
 EXAMPLES_TYPE = "Examples"
 SPAN_MONTHS = "span_months"
@@ -110,7 +111,7 @@ def resolve_data(reference: str, metadata_path: str) -> EvalData:
     """
     from tfx.dsl.io import fileio
 
-    if SPAN_RE.match(reference):
+    if is_month(reference):
         uri = _examples_of_span(reference, metadata_path)
         return EvalData(os.path.join(uri, EVAL_SPLIT, "*"), span=reference)
     folder = os.path.join(reference, EVAL_SPLIT) if fileio.isdir(os.path.join(reference, EVAL_SPLIT)) else reference
@@ -121,7 +122,7 @@ def resolve_data(reference: str, metadata_path: str) -> EvalData:
 
 
 def _examples_of_span(span: str, metadata_path: str) -> str:
-    from pipeline import metadata
+    from pipeline.local import metadata
 
     if not Path(metadata_path).is_file():
         raise ModelsError(f"no ML Metadata at {metadata_path}: run the pipeline on {span} first, or give a folder")
@@ -157,8 +158,9 @@ def make_report(
     """
     import tensorflow_model_analysis as tfma
 
-    from components.report import html, results
-    from components.report.executor import write_report
+    from components.compare import html
+    from components.compare.executor import write_report
+    from components.evaluate import results
     from pipeline import eval_config
 
     has_baseline = baseline is not None

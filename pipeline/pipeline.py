@@ -7,18 +7,38 @@ from dataclasses import dataclass
 
 from tfx import v1 as tfx
 
-from components.baseline.component import FindProductionModel
-from components.baseline.evaluator import OptionalBaselineEvaluator
-from components.infra_validate.component import ValidateServing
-from components.ingest.component import ImpressionsGen
+from components.compare.component import CompareModels
+from components.evaluate.component import EvaluateModel
+from components.ingest.component import IngestImpressions
+from components.production_model.component import FindProductionModel
 from components.push.component import PushModel
-from components.report.component import ComparisonReport
-from components.validate.component import ValidateSpan
-from pipeline import eval_config, validation
+from components.validate.comparators import comparators_to_json
+from components.validate.component import ValidateImpressions
+from components.validate_serving.component import ValidateServing
+from pipeline import eval_config, nodes, validation
 from pipeline.config import ClickpipeConfig
 
 TRANSFORM_FN = "trainer.preprocessing.preprocessing_fn"
 RUN_FN = "trainer.run.run_fn"
+
+
+@dataclass(frozen=True)
+class CacheKeys:
+    """Values that change a node's cache key without changing what it does.
+
+    A locally cached execution is reused when the node's inputs and properties are unchanged;
+    these make "unchanged" mean "the outside world it reads is unchanged". On Kubeflow they stay
+    empty: the nodes that read outside state run uncached there.
+
+    Attributes:
+        span_files: a digest of the span's files (ingestion).
+        production: a digest of the model in production (the production-model lookup).
+        validation_baseline: the validated statistics the gate compares the span with.
+    """
+
+    span_files: str = ""
+    production: str = ""
+    validation_baseline: str = ""
 
 
 @dataclass(frozen=True)
@@ -30,31 +50,25 @@ class RunTarget:
         metadata_path: the ML Metadata SQLite file; empty on Kubeflow, which brings its own.
         span: "latest" or a concrete month; the local runner resolves it before building
             so that a new month invalidates the cache, Kubeflow resolves it at run time.
-        fingerprint: a digest of the span's files, only part of the cache key.
         beam_args: Beam pipeline args for every Beam-based component.
-        production: a digest of the model in production, only part of the cache key of
-            the production-model lookup ("" on Kubeflow, which looks it up every run).
         pipeline_dir: where the `pipeline` package is when the run executes ("" = here).
-        validation_baseline: the statistics the gate compares the span with, only part of
-            its cache key ("" on Kubeflow, where the gate finds it at run time).
         report_view_image: on Kubeflow, the image of the step that shows the comparison
             report in the KFP UI (a container component, which LocalDagRunner cannot run).
+        cache_keys: see `CacheKeys`.
     """
 
     pipeline_root: str
     metadata_path: str = ""
     span: str = "latest"
-    fingerprint: str = ""
     beam_args: tuple[str, ...] = ()
-    production: str = ""
     pipeline_dir: str = ""
-    validation_baseline: str = ""
     report_view_image: str = ""
+    cache_keys: CacheKeys = CacheKeys()
 
     @classmethod
-    def local(cls, config: ClickpipeConfig, span: str, fingerprint: str) -> RunTarget:
+    def local(cls, config: ClickpipeConfig, span: str, span_files: str) -> RunTarget:
         """The embedded default: SQLite metadata under the pipeline home."""
-        from components.baseline import records
+        from components.push import records
         from components.validate.store import StatisticsStore
 
         store = StatisticsStore(validation.store_root(config, config.pipeline.pipeline_root))
@@ -62,10 +76,12 @@ class RunTarget:
             pipeline_root=config.pipeline.pipeline_root,
             metadata_path=config.pipeline.metadata_path,
             span=span,
-            fingerprint=fingerprint,
             beam_args=tuple(config.pipeline.beam_args),
-            production=records.fingerprint(config.model_base_path),
-            validation_baseline=store.baseline_key(span),
+            cache_keys=CacheKeys(
+                span_files=span_files,
+                production=records.fingerprint(config.model_base_path),
+                validation_baseline=store.baseline_key(span),
+            ),
         )
 
     @classmethod
@@ -93,7 +109,7 @@ def create_pipeline(config: ClickpipeConfig, target: RunTarget) -> tfx.dsl.Pipel
     dataset = config.dataset
 
     # Reads the month(s) from GCS or a folder, joins creatives, quarantines bad rows.
-    ingest = ImpressionsGen(
+    ingest = IngestImpressions(
         source=dataset.source,
         impressions_pattern=dataset.impressions_pattern,
         span=target.span,
@@ -101,27 +117,27 @@ def create_pipeline(config: ClickpipeConfig, target: RunTarget) -> tfx.dsl.Pipel
         eval_percent=dataset.eval_percent,
         max_quarantined_fraction=dataset.max_quarantined_fraction,
         registry=json.dumps(registry.to_dict()),
-        fingerprint=target.fingerprint,
-    ).with_id("IngestImpressions")
+        fingerprint=target.cache_keys.span_files,
+    ).with_id(nodes.INGEST)
 
     # The curated, checked-in schema the data must follow (not re-inferred every run).
     schema = tfx.components.ImportSchemaGen(
         schema_file=validation.schema_file(config, target.pipeline_dir or None)
-    ).with_id("ImportSchema")
+    ).with_id(nodes.IMPORT_SCHEMA)
 
     # Statistics over every split, with the schema so categorical integers (the label) get value counts.
     statistics = tfx.components.StatisticsGen(
         examples=ingest.outputs["examples"], schema=schema.outputs["schema"]
-    ).with_id("ComputeStatistics")
+    ).with_id(nodes.STATISTICS)
 
     # The gate: schema anomalies and drift from the previous validated span stop the run here.
-    validate = ValidateSpan(
+    validate = ValidateImpressions(
         statistics=statistics.outputs["statistics"],
         schema=schema.outputs["schema"],
         store=validation.store_root(config, target.pipeline_root),
-        drift_comparators=validation.comparators_to_json(validation.drift_comparators(config)),
-        fingerprint=target.validation_baseline,
-    ).with_id("ValidateImpressions")
+        drift_comparators=comparators_to_json(validation.drift_comparators(config)),
+        fingerprint=target.cache_keys.validation_baseline,
+    ).with_id(nodes.VALIDATE)
     # Transform and the Trainer take the gate's schema, so they run only after it passed.
     validated_schema = validate.outputs["validated_schema"]
 
@@ -134,7 +150,7 @@ def create_pipeline(config: ClickpipeConfig, target: RunTarget) -> tfx.dsl.Pipel
         # ComputeStatistics already describes the raw span; Transform's own pre- and
         # post-transform statistics would be a second and third full TFDV pass nobody reads.
         disable_statistics=True,
-    ).with_id("TransformFeatures")
+    ).with_id(nodes.TRANSFORM)
 
     # The Keras model on tabular, text and creative features.
     trainer = tfx.components.Trainer(
@@ -145,26 +161,26 @@ def create_pipeline(config: ClickpipeConfig, target: RunTarget) -> tfx.dsl.Pipel
         train_args=tfx.proto.TrainArgs(),
         eval_args=tfx.proto.EvalArgs(),
         custom_config={"registry": registry.to_dict(), "training": config.training.model_dump()},
-    ).with_id("TrainModel")
+    ).with_id(nodes.TRAIN)
 
     # Loads the candidate in our TF-Serving-compatible server and queries it (TFX's InfraValidator
     # needs Docker or Kubernetes); its requests become the pushed model's warmup records.
-    infra = ValidateServing(
-        model=trainer.outputs["model"], examples=ingest.outputs["examples"]
-    ).with_id("ValidateServing")
+    infra = ValidateServing(model=trainer.outputs["model"], examples=ingest.outputs["examples"]).with_id(
+        nodes.VALIDATE_SERVING
+    )
 
     # The model now in production, read from the pushed-model records (no Resolver node).
     baseline = FindProductionModel(
-        model_base_path=config.model_base_path, fingerprint=target.production
-    ).with_id("FindProductionModel")
+        model_base_path=config.model_base_path, fingerprint=target.cache_keys.production
+    ).with_id(nodes.PRODUCTION_MODEL)
 
     # TFMA: absolute thresholds, and relative ones against the production model when there is one.
-    evaluator = OptionalBaselineEvaluator(
+    evaluator = EvaluateModel(
         examples=ingest.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=baseline.outputs["model"],
         eval_config=eval_config.build(config, has_baseline=True),
-    ).with_id("EvaluateModel")
+    ).with_id(nodes.EVALUATE)
 
     # Only a blessed model reaches the serving model base path.
     pusher = PushModel(
@@ -174,16 +190,16 @@ def create_pipeline(config: ClickpipeConfig, target: RunTarget) -> tfx.dsl.Pipel
         model_base_path=config.model_base_path,
         examples=ingest.outputs["examples"],
         evaluation=evaluator.outputs["evaluation"],
-    ).with_id("PushModel")
+    ).with_id(nodes.PUSH)
 
     # The HTML comparison of candidate and production model a person opens.
-    report = ComparisonReport(
+    report = CompareModels(
         evaluation=evaluator.outputs["evaluation"],
         blessing=evaluator.outputs["blessing"],
         model=trainer.outputs["model"],
         baseline_model=baseline.outputs["model"],
         examples=ingest.outputs["examples"],
-    ).with_id("CompareModels")
+    ).with_id(nodes.COMPARE)
 
     components = [
         ingest,
@@ -199,13 +215,11 @@ def create_pipeline(config: ClickpipeConfig, target: RunTarget) -> tfx.dsl.Pipel
         report,
     ]
     if target.report_view_image:
-        from components.report.kubeflow_view import report_view_component
+        from components.compare.kubeflow_view import report_view_component
 
         # The report as an HTML/Markdown output in the Kubeflow UI.
         components.append(
-            report_view_component(target.report_view_image)(report=report.outputs["report"]).with_id(
-                "ShowComparisonReport"
-            )
+            report_view_component(target.report_view_image)(report=report.outputs["report"]).with_id(nodes.SHOW_REPORT)
         )
     metadata = (
         tfx.orchestration.metadata.sqlite_metadata_connection_config(target.metadata_path)

@@ -7,38 +7,16 @@ label, approximate Jensen-Shannon divergence for numeric ones) and with which th
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from importlib import resources
 
+from components.validate.comparators import JENSEN_SHANNON, L_INFINITY, Comparator
 from pipeline.config import ClickpipeConfig
 from trainer.features import Kind
 
-TRAINING = "TRAINING"
-SERVING = "SERVING"
-L_INFINITY = "infinity_norm"
-JENSEN_SHANNON = "jensen_shannon_divergence"
 SCHEMA_RESOURCE = "schema/schema.pbtxt"
 # Where kubeflow/Dockerfile copies the `pipeline` package, relative to the image's WORKDIR, where
 # every task's container command starts (KFP sets no working directory of its own).
 IMAGE_PIPELINE_DIR = "pipeline"
-# The split the drift between months is measured on: the largest, so the least noisy.
-DRIFT_SPLIT = "train"
-
-
-@dataclass(frozen=True)
-class Comparator:
-    """A TFDV comparator for one feature.
-
-    Attributes:
-        feature: the feature (or label) name.
-        kind: `infinity_norm` or `jensen_shannon_divergence` (a `FeatureComparator` field).
-        threshold: above this the comparison is an anomaly.
-    """
-
-    feature: str
-    kind: str
-    threshold: float
 
 
 def schema_file(config: ClickpipeConfig, pipeline_dir: str | None = None) -> str:
@@ -91,27 +69,3 @@ def skew_comparators(config: ClickpipeConfig) -> dict[str, Comparator]:
     comparators = _comparators(config, overrides)
     comparators.pop(config.dataset.label)
     return comparators
-
-
-def comparators_to_json(comparators: dict[str, Comparator]) -> str:
-    """A JSON form for a component's execution property."""
-    return json.dumps({name: [c.kind, c.threshold] for name, c in sorted(comparators.items())})
-
-
-def comparators_from_json(text: str) -> dict[str, Comparator]:
-    """Inverse of `comparators_to_json`."""
-    return {name: Comparator(name, kind, float(threshold)) for name, (kind, threshold) in json.loads(text).items()}
-
-
-def month_of_span(span: int) -> str:
-    """The month of a TFX span number YYYYMM, as YYYY-MM."""
-    year, month = divmod(int(span), 100)
-    if year < 1000 or not 1 <= month <= 12:
-        raise ValueError(f"span {span} is not a month written YYYYMM")
-    return f"{year:04d}-{month:02d}"
-
-
-def span_of_month(month: str) -> int:
-    """The TFX span number YYYYMM of a month YYYY-MM."""
-    year, number = month.split("-")
-    return int(year) * 100 + int(number)

@@ -10,6 +10,11 @@ from __future__ import annotations
 import enum
 from dataclasses import asdict, dataclass, field
 
+from trainer.settings import TrainingSettings
+
+# The name of the model's output in every signature (and TFMA's prediction key).
+PREDICTION_OUTPUT = "click_probability"
+
 
 class Kind(str, enum.Enum):
     """How a raw column is turned into model input."""
@@ -61,9 +66,9 @@ class FeatureRegistry:
     features: tuple[Feature, ...]
     crosses: tuple[tuple[str, ...], ...] = ()
     passthrough: tuple[str, ...] = ()
-    image_size: int = 32
-    text_max_tokens: int = 8
-    cross_hash_buckets: int = 1000
+    image_size: int = TrainingSettings.image_size
+    text_max_tokens: int = TrainingSettings.text_max_tokens
+    cross_hash_buckets: int = TrainingSettings.cross_hash_buckets
     _by_name: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:

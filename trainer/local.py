@@ -8,16 +8,15 @@ TFRecords of transformed examples and a transform output directory with the raw 
 
 from __future__ import annotations
 
-import csv
 import functools
 import os
 import tempfile
-import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import tensorflow as tf
 
+from trainer import rows
 from trainer.features import FeatureRegistry, Kind
 
 
@@ -33,38 +32,28 @@ def raw_feature_spec(registry: FeatureRegistry) -> dict:
     return spec
 
 
-def _bytes(value) -> tf.train.Feature:
-    data = value if isinstance(value, bytes) else str(value).encode()
-    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[data]))
-
-
-def to_example(row: dict, registry: FeatureRegistry, *, with_label: bool = True) -> tf.train.Example:
-    """A raw tf.Example from one impression; the creative is given as bytes in the row.
+def to_example(row: Mapping, registry: FeatureRegistry, *, with_label: bool = True) -> tf.train.Example:
+    """A raw tf.Example of one row, through the raw-row contract (`trainer.rows`).
 
     Args:
-        row: values by feature name (numerics as numbers or strings, the image as bytes),
-            plus the example id, passthrough columns and (when `with_label`) the label.
+        row: raw values by column (numbers as numbers or strings); each image feature given
+            inline as bytes under its own name.
         registry: the feature registry.
         with_label: include the label, as ingestion does; serving requests have none.
+
+    Raises:
+        ValueError: the row is rejected by the contract (the message says why).
     """
-    features = {registry.example_id: _bytes(row[registry.example_id])}
-    for name in registry.passthrough:
-        features[name] = _bytes(row[name])
-    for feature in registry.features:
-        value = row[feature.name]
-        if feature.kind is Kind.NUMERIC:
-            number = float(value) if value not in ("", None) else feature.default
-            features[feature.name] = tf.train.Feature(float_list=tf.train.FloatList(value=[number]))
-        else:
-            features[feature.name] = _bytes(value)
-    if with_label:
-        features[registry.label] = tf.train.Feature(
-            int64_list=tf.train.Int64List(value=[int(row[registry.label])]))
-    return tf.train.Example(features=tf.train.Features(feature=features))
+    parsed = rows.parse_mapping(registry, row, with_label=with_label)
+    if isinstance(parsed, rows.Rejected):
+        raise ValueError(f"row rejected ({parsed.reason}): {parsed.detail}")
+    images = rows.attach_images(parsed, lambda relative: None)
+    if isinstance(images, rows.Rejected):
+        raise ValueError(f"row rejected ({images.reason}): {images.detail}")
+    return rows.build_example(parsed, images, with_label=with_label)
 
 
-def read_impressions(csv_paths: Iterable[str], source: str,
-                     registry: FeatureRegistry) -> list[dict]:
+def read_impressions(csv_paths: Iterable[str], source: str, registry: FeatureRegistry) -> list[dict]:
     """Impression rows of CSV files with each image feature's file read as bytes.
 
     Args:
@@ -72,26 +61,29 @@ def read_impressions(csv_paths: Iterable[str], source: str,
         source: the dataset root that image `uri_template`s are relative to.
         registry: the feature registry.
     """
-    rows = []
+    result = []
     images = registry.of_kind(Kind.IMAGE)
     cache: dict[str, bytes] = {}
     for path in csv_paths:
-        with open(path, newline="") as f:
-            for row in csv.DictReader(f):
+        with open(path, "rb") as f:
+            records = rows.iter_records(f)
+            header = rows.parse_header(next(records)[1], registry, path)
+            for _, record in records:
+                row = dict(zip(header, rows.split_fields(record.decode("utf-8")), strict=True))
                 for feature in images:
                     uri = os.path.join(source, feature.uri_template.format(**row))
                     if uri not in cache:
                         with tf.io.gfile.GFile(uri, "rb") as image:
                             cache[uri] = image.read()
                     row[feature.name] = cache[uri]
-                rows.append(row)
-    return rows
+                result.append(row)
+    return result
 
 
-def write_examples(rows: Iterable[dict], registry: FeatureRegistry, path: str) -> str:
+def write_examples(impressions: Iterable[Mapping], registry: FeatureRegistry, path: str) -> str:
     """Writes rows as raw tf.Examples to one TFRecord file and returns its path."""
     with tf.io.TFRecordWriter(path) as writer:
-        for row in rows:
+        for row in impressions:
             writer.write(to_example(row, registry).SerializeToString())
     return path
 
@@ -159,10 +151,10 @@ def transform(train_raw: str, eval_raw: str, registry: FeatureRegistry, out_dir:
     return TransformedData(graph_dir, files["train"], files["eval"])
 
 
-def split_rows(rows: list[dict], key: str, eval_percent: int) -> tuple[list[dict], list[dict]]:
-    """Train and eval rows, by a stable hash of each row's `key` (the same rows every run)."""
+def split_rows(impressions: list[dict], key: str, eval_percent: int) -> tuple[list[dict], list[dict]]:
+    """Train and eval rows, split by the example id as ingestion splits them (`rows.split_of`)."""
     train_rows, eval_rows = [], []
-    for row in rows:
-        in_eval = zlib.crc32(str(row[key]).encode()) % 100 < eval_percent
+    for row in impressions:
+        in_eval = rows.split_of(str(row[key]), eval_percent) == rows.EVAL
         (eval_rows if in_eval else train_rows).append(row)
     return train_rows, eval_rows

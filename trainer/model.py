@@ -12,11 +12,11 @@ import math
 
 import tensorflow as tf
 
-from trainer.features import FeatureRegistry, Kind, transformed_name
+from trainer.features import PREDICTION_OUTPUT, FeatureRegistry, Kind, transformed_name
 from trainer.preprocessing import TransformFacts, bucket_name
 from trainer.settings import Branch, TrainingSettings
 
-PROBABILITY = "click_probability"
+PROBABILITY = PREDICTION_OUTPUT
 
 
 def input_specs(registry: FeatureRegistry) -> dict[str, tf.TensorSpec]:

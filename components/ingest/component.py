@@ -1,4 +1,4 @@
-"""ImpressionsGen: monthly impressions + creatives from GCS (or a folder) to TFX Examples.
+"""IngestImpressions: monthly impressions + creatives from GCS (or a folder) to TFX Examples.
 
 Unlike TFX's ExampleGen it resolves its span inside the executor, since the open-source Kubeflow
 backend runs no ExampleGen driver, and it quarantines bad rows instead of failing on them.
@@ -21,7 +21,7 @@ class QuarantinedRows(artifact.Artifact):
 
 
 class ImpressionsGenSpec(ComponentSpec):
-    """Parameters and outputs of ImpressionsGen."""
+    """Parameters and outputs of IngestImpressions."""
 
     PARAMETERS = {
         executor.SOURCE_KEY: ExecutionParameter(type=str),
@@ -41,7 +41,7 @@ class ImpressionsGenSpec(ComponentSpec):
     }
 
 
-class ImpressionsGen(base_beam_component.BaseBeamComponent):
+class IngestImpressions(base_beam_component.BaseBeamComponent):
     """Ingests one span (or a window of months) of impressions with their creatives.
 
     Outputs `examples` (Split-train/, Split-eval/ gzipped TFRecords of tf.Example, with span,

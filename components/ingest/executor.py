@@ -1,4 +1,4 @@
-"""The ImpressionsGen executor: resolve the span, stream it to Examples, account for every row."""
+"""The IngestImpressions executor: resolve the span, stream it to Examples, account for every row."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 
-from components.ingest import rows
 from components.ingest.spans import SpanSelection, resolve_spans
 from components.ingest.storage import Storage, open_storage
 from components.ingest.transforms import QUARANTINE_FILE, IngestCounts, build_ingest
+from trainer import rows
 from trainer.features import FeatureRegistry
 
 EXAMPLES_KEY = "examples"
@@ -32,6 +32,8 @@ FINGERPRINT_KEY = "fingerprint"
 FILE_FORMAT = "tfrecords_gzip"
 PAYLOAD_FORMAT = "FORMAT_TF_EXAMPLE"
 SAMPLE_ROWS = 3
+# A quarantined row is shown in an error message up to this many characters.
+SAMPLE_CHARS = 300
 
 
 class IngestError(RuntimeError):
@@ -72,9 +74,9 @@ def check_headers(storage: Storage, selection: SpanSelection, registry: FeatureR
         rows.HeaderError: a header lacks a column the config names.
     """
     for info in selection.files:
-        header = next(rows.iter_lines(storage.read_chunks(info, chunk_bytes=64 * 1024)), None)
-        if header is not None:
-            rows.parse_header(header, registry, f"{storage.uri}/{info.name}")
+        first = next(rows.iter_records(storage.read_chunks(info, chunk_bytes=64 * 1024)), None)
+        if first is not None:
+            rows.parse_header(first[1], registry, f"{storage.uri}/{info.name}")
 
 
 def check_counts(counts: IngestCounts, selection: SpanSelection, max_fraction: float, samples: list[str]) -> None:
@@ -92,7 +94,7 @@ def check_counts(counts: IngestCounts, selection: SpanSelection, max_fraction: f
         )
     if counts.read == 0:
         raise IngestError(f"span {months} under {selection.source} is empty: its files hold no rows")
-    shown = "".join(f"\n  {line}" for line in samples)
+    shown = "".join(f"\n  {_cut(line)}" for line in samples)
     if counts.quarantined_fraction > max_fraction:
         raise IngestError(
             f"span {months}: {counts.rows_quarantined} of {counts.read} rows "
@@ -102,6 +104,10 @@ def check_counts(counts: IngestCounts, selection: SpanSelection, max_fraction: f
         )
     if counts.rows_written == 0:
         raise IngestError(f"span {months}: every row was quarantined ({counts.describe_quarantine()}){shown}")
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= SAMPLE_CHARS else f"{text[:SAMPLE_CHARS]}... ({len(text)} characters)"
 
 
 def ingest(

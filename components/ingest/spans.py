@@ -13,9 +13,10 @@ import re
 from dataclasses import dataclass
 
 from components.ingest.storage import ObjectInfo, Storage, StorageError, open_storage
+from components.spans import LATEST, MONTH_PATTERN, is_month, previous_months, span_of_month
 
 SPAN_FIELD = "{span}"
-_MONTH = r"(?P<span>\d{4}-(?:0[1-9]|1[0-2]))"
+_MONTH = f"(?P<span>{MONTH_PATTERN})"
 
 
 class SpanError(ValueError):
@@ -39,7 +40,7 @@ class SpanSelection:
     @property
     def span(self) -> int:
         """The latest month as an int YYYYMM, recorded as the Examples artifact's span."""
-        return int(self.months[-1].replace("-", ""))
+        return span_of_month(self.months[-1])
 
     @property
     def version(self) -> int:
@@ -97,13 +98,6 @@ def _glob_regex(glob: str) -> str:
     return "".join(parts)
 
 
-def previous_months(month: str, count: int) -> tuple[str, ...]:
-    """The `count` calendar months ending at `month`, oldest first."""
-    year, number = (int(part) for part in month.split("-"))
-    index = year * 12 + number - 1
-    return tuple(f"{i // 12:04d}-{i % 12 + 1:02d}" for i in range(index - count + 1, index + 1))
-
-
 def list_months(storage: Storage, impressions_pattern: str) -> dict[str, list[ObjectInfo]]:
     """Every month present under the source with its matching files.
 
@@ -153,7 +147,7 @@ def resolve_spans(
     """
     if window < 1:
         raise SpanError(f"dataset.window must be at least 1, got {window}")
-    if span != "latest" and not re.fullmatch(_MONTH, span):
+    if span != LATEST and not is_month(span):
         raise SpanError(f"dataset.span must be 'latest' or a month like 2026-10, got {span!r}")
     try:
         storage = storage or open_storage(source)

@@ -13,9 +13,9 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
 
-from components.ingest import rows
 from components.ingest.creatives import CreativeCache
 from components.ingest.storage import ObjectInfo, open_storage
+from trainer import rows
 from trainer.features import FeatureRegistry
 
 METRICS_NAMESPACE = "clickpipe.ingest"
@@ -84,12 +84,14 @@ class IngestFile(beam.DoFn):
         self._creatives = CreativeCache(self._storage.read)
 
     def process(self, info: ObjectInfo):
-        lines = rows.iter_lines(self._storage.read_chunks(info))
-        header_line = next(lines, None)
+        reader = rows.Records(self._storage.read_chunks(info))
+        records = iter(reader)
+        _, header_line = next(records, (0, None))
         if header_line is None:
             return
         parser = rows.RowParser(self._registry, rows.parse_header(header_line, self._registry, info.name))
-        for line_number, line in enumerate(lines, start=2):
+        reader.width = parser.width
+        for line_number, line in records:
             # Blank lines hold no row (as in Python's csv module).
             if not line.strip():
                 continue

@@ -1,4 +1,4 @@
-"""Executor of PushModel: a thin adapter over `components.baseline.records`."""
+"""Executor of PushModel: a thin adapter over `components.push.records`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
-from components.baseline import records
+from components.push import records
 
 # Overall metrics copied into the push record, by TFMA metric name.
 RECORD_METRICS = ("auc", "auc_pr", "binary_crossentropy", "example_count", "mean_prediction", "mean_label")
@@ -58,12 +58,11 @@ def warmup_files(infra_blessing: list[types.Artifact] | None) -> dict[str, str]:
     """The infra blessing's warmup records, by their place in a version (none if absent)."""
     from tfx.dsl.io import fileio
 
-    from components.infra_validate.executor import warmup_records_path
-    from serving.warmup import WARMUP_DIR, WARMUP_FILE
+    from serving.warmup import WARMUP_DIR, WARMUP_FILE, warmup_path
 
     if not infra_blessing:
         return {}
-    path = warmup_records_path(artifact_utils.get_single_instance(infra_blessing).uri)
+    path = warmup_path(artifact_utils.get_single_instance(infra_blessing).uri)
     return {f"{WARMUP_DIR}/{WARMUP_FILE}": path} if fileio.exists(path) else {}
 
 
@@ -71,7 +70,7 @@ def overall_metrics(evaluation: list[types.Artifact] | None) -> dict[str, float]
     """The candidate's overall metrics from the Evaluator's output."""
     if not evaluation:
         return {}
-    from components.report import results
+    from components.evaluate import results
 
     loaded = results.load(artifact_utils.get_single_instance(evaluation).uri)
     candidate = loaded.metrics.get(results.OVERALL, {}).get(results.CANDIDATE, {})

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from pipeline.validation import DRIFT_SPLIT, SERVING, TRAINING, Comparator
+from components.validate.comparators import DRIFT_SPLIT, SERVING, TRAINING, Comparator
 
 SCHEMA, DRIFT, SKEW = "schema", "drift", "skew"
 # TFDV's names of the comparator measurements, as a person reads them.

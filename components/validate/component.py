@@ -1,4 +1,4 @@
-"""ValidateSpan: the gate between statistics and Transform.
+"""ValidateImpressions: the gate between statistics and Transform.
 
 It fails the run, with a readable summary as the error, when the span breaks the curated
 schema or drifts from the previous validated span beyond the configured thresholds. Its
@@ -35,7 +35,7 @@ class ValidateSpanSpec(types.ComponentSpec):
     }
 
 
-class ValidateSpan(base_component.BaseComponent):
+class ValidateImpressions(base_component.BaseComponent):
     """Anomalies against the schema plus drift against the previous span; raises if any.
 
     Outputs: `anomalies` (per split `SchemaDiff.pb`, as ExampleValidator writes, plus the
@@ -62,7 +62,7 @@ class ValidateSpan(base_component.BaseComponent):
             statistics: ExampleStatistics of the span, computed with the schema.
             schema: the curated schema (ImportSchemaGen's output).
             store: the statistics store root (`pipeline.validation.store_root`).
-            drift_comparators: JSON from `pipeline.validation.comparators_to_json`.
+            drift_comparators: JSON from `components.validate.comparators.comparators_to_json`.
             drift_split: the split drift is measured on.
             fingerprint: only part of the cache key; pass `StatisticsStore.baseline_key(span)`
                 where the pipeline is built per run, so that a cached verdict is never stale.

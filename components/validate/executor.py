@@ -1,4 +1,4 @@
-"""ValidateSpan's executor: validate, write the pages, then either fail or publish the span."""
+"""ValidateImpressions's executor: validate, write the pages, then either fail or publish the span."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from tfx import types
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 
+from components.spans import month_of_span
 from components.validate import checks, report
+from components.validate.comparators import DRIFT_SPLIT, Comparator, comparators_from_json
 from components.validate.store import StatisticsStore, load_split_statistics
-from pipeline.validation import DRIFT_SPLIT, Comparator, comparators_from_json, month_of_span
 
 STATISTICS_KEY = "statistics"
 SCHEMA_KEY = "schema"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pipeline.validation import SERVING, TRAINING
+from components.validate.comparators import SERVING, TRAINING
 from trainer.features import FeatureRegistry, Kind
 
 # New categorical values may take up to this share of a split before it is an anomaly.

@@ -13,11 +13,10 @@ nodes, and a path both runners can read is the simplest thing that works on both
 
 from __future__ import annotations
 
-import re
+from components.spans import is_month
 
 STATISTICS_FILE = "FeatureStats.pb"
 MARKER = "_VALIDATED"
-_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
 def split_dir(statistics_uri: str, split: str) -> str:
@@ -61,7 +60,7 @@ class StatisticsStore:
             return []
         names = [name.rstrip("/") for name in tf.io.gfile.listdir(folder)]
         return sorted(
-            name for name in names if _MONTH.match(name) and tf.io.gfile.exists(f"{folder}/{name}/{MARKER}")
+            name for name in names if is_month(name) and tf.io.gfile.exists(f"{folder}/{name}/{MARKER}")
         )
 
     def previous(self, month: str) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from kubeflow.compile import compile_pipeline
+from pipeline import nodes
 from tests.kubeflow.conftest import IMAGE
 from tests.kubeflow.image import lay_out
 from tests.kubeflow.kfp_backend import KfpBackend, load_spec
@@ -26,28 +27,14 @@ pytestmark = pytest.mark.e2e
 
 MONTHS = ["2026-09", "2026-10"]
 BUCKET = "clickpipe-kfp-e2e"
-TASKS = {
-    "IngestImpressions",
-    "ImportSchema",
-    "ComputeStatistics",
-    "ValidateImpressions",
-    "TransformFeatures",
-    "TrainModel",
-    "ValidateServing",
-    "FindProductionModel",
-    "EvaluateModel",
-    "PushModel",
-    "CompareModels",
-    "ShowComparisonReport",
-}
 
 
 @pytest.fixture(scope="module")
 def kfp(tmp_path_factory):
     """Both months run; a failing task fails every test with its name and log tail."""
     from datagen.generator import GeneratorSettings, generate
-    from pipeline import gcs
     from pipeline.config import load_config
+    from pipeline.local import gcs
 
     work = tmp_path_factory.mktemp("kfp-e2e")
     generate(str(work / "data"), MONTHS, GeneratorSettings(impressions=3000, seed=11))
@@ -81,23 +68,23 @@ def test_every_task_of_both_months_ran(kfp):
     _, _, runs = kfp
 
     for run in runs:
-        assert set(run.tasks) == TASKS
+        assert set(run.tasks) == set(nodes.KUBEFLOW)
 
 
 def test_the_first_month_trains_and_pushes_without_a_production_model(kfp):
     config, backend, (first, _) = kfp
 
-    assert _custom(backend, first, "FindProductionModel", "model")["found"] == 0.0
-    assert _custom(backend, first, "PushModel", "pushed_model")["pushed"] == 1.0
+    assert _custom(backend, first, nodes.PRODUCTION_MODEL, "model")["found"] == 0.0
+    assert _custom(backend, first, nodes.PUSH, "pushed_model")["pushed"] == 1.0
 
 
 def test_the_second_month_is_evaluated_against_the_first_months_model_and_pushed(kfp):
-    from components.baseline import records
+    from components.push import records
 
     config, backend, (first, second) = kfp
     versions = records.pushed_versions(config.model_base_path)
     assert len(versions) == 2
-    baseline = _custom(backend, second, "FindProductionModel", "model")
+    baseline = _custom(backend, second, nodes.PRODUCTION_MODEL, "model")
     assert baseline["production_version"] == float(versions[0].version)
     report = json.loads((_report_dir(second) / "comparison.json").read_text())
     assert report["evaluation"]["has_baseline"] is True
@@ -106,7 +93,7 @@ def test_the_second_month_is_evaluated_against_the_first_months_model_and_pushed
 
 
 def test_push_records_carry_the_kfp_run(kfp):
-    from components.baseline import records
+    from components.push import records
 
     config, _, runs = kfp
     assert [r.run_id for r in records.pushed_versions(config.model_base_path)] == [run.run_id for run in runs]
@@ -134,11 +121,11 @@ def test_outputs_follow_the_kfp_layout(kfp):
 
 def test_the_report_is_published_for_the_kfp_ui(kfp):
     _, _, (_, second) = kfp
-    outputs = second.tasks["ShowComparisonReport"].outputs
+    outputs = second.tasks[nodes.SHOW_REPORT].outputs
 
     assert "<html" in Path(outputs["html"].uri).read_text().lower()
     assert Path(outputs["markdown"].uri).read_text().strip()
 
 
 def _report_dir(run) -> Path:
-    return Path(run.tasks["CompareModels"].outputs["report"].uri)
+    return Path(run.tasks[nodes.COMPARE].outputs["report"].uri)

@@ -80,7 +80,7 @@ def test_per_slice_threshold_blocks_a_model_better_overall(world, tmp_path):
 
 
 def models_overall_auc(evaluation_uri):
-    from components.report import results
+    from components.evaluate import results
 
     loaded = results.load(evaluation_uri)
     return {model: values["auc"] for model, values in loaded.metrics["overall"].items()}

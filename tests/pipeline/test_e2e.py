@@ -9,31 +9,19 @@ import sys
 
 import pytest
 
-from pipeline import metadata
+from pipeline import nodes
 from pipeline.config import load_config
+from pipeline.local import metadata
 
 pytestmark = pytest.mark.e2e
 
 MONTHS = ["2026-09", "2026-10"]
-NODES = [
-    "IngestImpressions",
-    "ComputeStatistics",
-    "ImportSchema",
-    "ValidateImpressions",
-    "TransformFeatures",
-    "TrainModel",
-    "ValidateServing",
-    "FindProductionModel",
-    "EvaluateModel",
-    "PushModel",
-    "CompareModels",
-]
 
 
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory):
     from datagen.generator import GeneratorSettings, generate
-    from pipeline.runner import run_local
+    from pipeline.local.runner import run_local
 
     work = tmp_path_factory.mktemp("e2e")
     generate(str(work / "data"), MONTHS, GeneratorSettings(impressions=3000, seed=11))
@@ -51,14 +39,14 @@ def _states(config) -> dict[str, str]:
     store = metadata.open_store(config.pipeline.metadata_path)
     return {
         node: getattr(metadata.latest_node_record(store, config.pipeline.name, node), "state", "NEVER")
-        for node in NODES
+        for node in nodes.LOCAL
     }
 
 
 def test_every_component_executed(small_run):
     config, first, _ = small_run
     assert first.succeeded, f"{first.error} (log {first.log_path})"
-    assert {node for node, progress in first.nodes.items() if progress.status == "done"} == set(NODES)
+    assert {node for node, progress in first.nodes.items() if progress.status == "done"} == set(nodes.LOCAL)
     assert set(_states(config).values()) <= {"COMPLETE", "CACHED"}
 
 
@@ -69,12 +57,12 @@ def test_unchanged_rerun_is_served_from_cache(small_run):
     # The production-model lookup reads outside state (the model base path), so it re-runs
     # whenever a model was pushed since; everything fed by the unchanged span is cached.
     assert cached >= {
-        "IngestImpressions",
-        "ComputeStatistics",
-        "ImportSchema",
-        "ValidateImpressions",
-        "TransformFeatures",
-        "TrainModel",
+        nodes.INGEST,
+        nodes.STATISTICS,
+        nodes.IMPORT_SCHEMA,
+        nodes.VALIDATE,
+        nodes.TRANSFORM,
+        nodes.TRAIN,
     }
     assert set(_states(config).values()) <= {"COMPLETE", "CACHED"}
 

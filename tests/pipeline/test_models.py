@@ -2,16 +2,15 @@
 
 import pytest
 
-from components.baseline import records
+from components.push import records
 from pipeline import cli, models
-from tests.components.baseline.test_records import push
+from tests.components.push.test_records import push
 from tests.pipeline import evaluation_fixtures as fx
 
 
 @pytest.fixture
-def clickpipe(monkeypatch):
-    """Runs the CLI with this area's commands, as the lead registers them."""
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ("pipeline.cli_models",))
+def clickpipe():
+    """The real `clickpipe` entry point."""
     return cli.main
 
 

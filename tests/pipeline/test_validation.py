@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from components.validate import comparators
 from pipeline import validation
 from pipeline.config import ConfigError, load_config
 
@@ -16,13 +17,13 @@ def config():
 
 
 def test_drift_comparators_follow_feature_kinds(config):
-    comparators = validation.drift_comparators(config)
+    drift = validation.drift_comparators(config)
 
-    assert comparators["bid_price"] == validation.Comparator("bid_price", validation.JENSEN_SHANNON, 0.06)
-    assert comparators["device_type"] == validation.Comparator("device_type", validation.L_INFINITY, 0.05)
-    assert comparators["ad_title"].kind == validation.L_INFINITY
-    assert comparators["clicked"] == validation.Comparator("clicked", validation.L_INFINITY, 0.01)
-    assert "creative" not in comparators  # images have no comparator
+    assert drift["bid_price"] == comparators.Comparator("bid_price", comparators.JENSEN_SHANNON, 0.06)
+    assert drift["device_type"] == comparators.Comparator("device_type", comparators.L_INFINITY, 0.05)
+    assert drift["ad_title"].kind == comparators.L_INFINITY
+    assert drift["clicked"] == comparators.Comparator("clicked", comparators.L_INFINITY, 0.01)
+    assert "creative" not in drift  # images have no comparator
 
 
 def test_per_feature_thresholds_override_defaults(config):
@@ -53,9 +54,9 @@ def test_bad_validation_keys_are_named(config, values, key):
 
 
 def test_comparators_round_trip_through_json(config):
-    comparators = validation.drift_comparators(config)
+    drift = validation.drift_comparators(config)
 
-    assert validation.comparators_from_json(validation.comparators_to_json(comparators)) == comparators
+    assert comparators.comparators_from_json(comparators.comparators_to_json(drift)) == drift
 
 
 def test_schema_file_defaults_to_the_shipped_curated_schema(config):
@@ -77,18 +78,9 @@ def test_shipped_schema_describes_every_registry_column(config):
     expected = {registry.label, registry.example_id, *registry.passthrough, *registry.names}
     assert {f.name for f in schema.feature} == expected
     label = next(f for f in schema.feature if f.name == registry.label)
-    assert list(label.not_in_environment) == [validation.SERVING]
+    assert list(label.not_in_environment) == [comparators.SERVING]
 
 
 def test_store_root_defaults_under_the_pipeline_root(config):
     assert validation.store_root(config, "gs://b/root/") == "gs://b/root/validation"
     assert validation.store_root(config.with_overrides(validation={"store": "/s"}), "gs://b/root") == "/s"
-
-
-def test_span_numbers_and_months():
-    assert validation.month_of_span(202610) == "2026-10"
-    assert validation.span_of_month("2026-01") == 202601
-    with pytest.raises(ValueError, match="not a month"):
-        validation.month_of_span(0)
-    with pytest.raises(ValueError, match="not a month"):
-        validation.month_of_span(202613)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.gcs import emulator, upload_dir
+from pipeline.local.gcs import emulator, upload_dir
 
 _buckets = itertools.count()
 

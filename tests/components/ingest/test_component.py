@@ -1,4 +1,4 @@
-"""ImpressionsGen in a real LocalDagRunner pipeline, read back from ML Metadata."""
+"""IngestImpressions in a real LocalDagRunner pipeline, read back from ML Metadata."""
 
 import json
 
@@ -7,11 +7,11 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
-from components.ingest import rows
-from components.ingest.component import ImpressionsGen, QuarantinedRows
+from components.ingest.component import IngestImpressions, QuarantinedRows
 from components.ingest.spans import resolve_spans
-from pipeline.gcs import upload_dir
+from pipeline.local.gcs import upload_dir
 from tests.components.ingest import dataset as ds
+from trainer import rows
 
 pytestmark = pytest.mark.integration
 
@@ -19,7 +19,7 @@ PATTERN = "impressions/{span}/*.csv"
 
 
 def build(source, home, span, fingerprint):
-    ingest = ImpressionsGen(
+    ingest = IngestImpressions(
         source=source,
         impressions_pattern=PATTERN,
         span=span,

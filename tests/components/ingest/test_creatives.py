@@ -4,9 +4,10 @@ import io
 
 from PIL import Image
 
-from components.ingest import rows
-from components.ingest.creatives import CreativeCache, image_problem
+from components.ingest.creatives import CreativeCache
 from tests.components.ingest import dataset as ds
+from trainer import rows
+from trainer.rows import image_problem
 
 
 def encoded(format_name: str) -> bytes:
@@ -58,3 +59,12 @@ def test_cache_evicts_least_recently_used_past_its_byte_budget():
         assert cache.get(name).data == images[name]
     # "1.png" was least recently used when "2.png" came in, so it is fetched again.
     assert calls == ["0.png", "1.png", "2.png", "1.png"]
+
+
+def test_missing_creatives_do_not_grow_the_cache_without_bound():
+    cache = CreativeCache(lambda name: None, max_entries=100)
+
+    for i in range(1_000):
+        assert cache.get(f"creatives/ad_{i}.png").rejected.reason == rows.MISSING_CREATIVE
+
+    assert len(cache._entries) == 100  # noqa: SLF001 - the bound is the behaviour under test

@@ -8,11 +8,11 @@ import apache_beam as beam
 import pytest
 import tensorflow as tf
 
-from components.ingest import rows
 from components.ingest.executor import IngestError, IngestSettings, ingest
-from components.ingest.rows import HeaderError
 from tests.components.ingest import dataset as ds
 from tests.components.ingest.fault_proxy import RESET, STATUS_429, STATUS_503, FaultPlan, fault_proxy
+from trainer import rows
+from trainer.rows import HeaderError
 
 pytestmark = pytest.mark.integration
 
@@ -99,27 +99,29 @@ def test_every_bad_row_kind_is_quarantined_and_counted(tmp_path, upload):
         "imp-b2,too,few",
         ds.csv_line(ds.row("imp-b3", user_prior_clicks="many")),
         ds.csv_line(ds.row("imp-b4", clicked="1.5")),
+        ds.csv_line(ds.row("imp-b8", clicked="99999999999999999999")),
         ds.csv_line(ds.row("imp-b5", ad_id="ad_missing")),
         ds.csv_line(ds.row("imp-b6", ad_id="ad_broken")),
         ds.csv_line(ds.row("imp-b7", ad_id="ad_broken")),
     ]
-    lines = ds.good_lines("2026-10", 40, ads=2) + bad + [""]
+    multiline = ds.csv_line(ds.row("imp-ml", ad_id="ad_0", ad_title="Fast shoes,\nfor runners"))
+    lines = ds.good_lines("2026-10", 40, ads=2) + bad + [multiline, ""]
     ds.write_span(root, "2026-10", lines, shards=2)
     for shard in (root / "impressions" / "2026-10").iterdir():
         shard.write_bytes(shard.read_bytes().replace(b"NOT_UTF8", b"\xff\xfe,x"))
     url = upload(root)
     _, counts = run_ingest(url, tmp_path / "out", max_fraction=0.5)
-    assert counts.read == 48
+    assert counts.read == 50
     assert counts.quarantined == {
         rows.UNPARSEABLE_LINE: 2,
         rows.WRONG_COLUMN_COUNT: 1,
-        rows.BAD_VALUE_TYPE: 2,
+        rows.BAD_VALUE_TYPE: 3,
         rows.MISSING_CREATIVE: 1,
         rows.UNDECODABLE_IMAGE: 2,
     }
     assert counts.rows_written + counts.rows_quarantined == counts.read
     quarantined = read_quarantine(tmp_path / "out")
-    assert len(quarantined) == 8
+    assert len(quarantined) == 9
     by_reason = {}
     for record in quarantined:
         by_reason[record["reason"]] = by_reason.get(record["reason"], 0) + 1
@@ -129,7 +131,7 @@ def test_every_bad_row_kind_is_quarantined_and_counted(tmp_path, upload):
         ds.csv_line(ds.row("imp-b5", ad_id="ad_missing"))
     }
     written = ids_by_split(tmp_path / "out")
-    assert len(written[rows.TRAIN]) + len(written[rows.EVAL]) == 40
+    assert len(written[rows.TRAIN]) + len(written[rows.EVAL]) == 41
 
 
 def test_too_many_quarantined_rows_stop_the_run_and_say_why(tmp_path, upload):
@@ -197,3 +199,19 @@ def test_a_rerun_over_an_interrupted_attempt_leaves_no_duplicates(clean_source, 
     assert ids_by_split(out) == ids_by_split(tmp_path / "clean")
     assert sum(len(ids) for ids in ids_by_split(out).values()) == counts.read == 60
     assert read_quarantine(out) == []
+
+
+def test_the_error_shows_at_most_a_few_hundred_characters_of_each_quarantined_row():
+    from components.ingest.executor import SAMPLE_CHARS, check_counts
+    from components.ingest.spans import SpanSelection
+    from components.ingest.transforms import IngestCounts
+
+    huge = json.dumps({"row": "x" * 3_000_000})
+    counts = IngestCounts(read=10, written={"train": 5}, quarantined={rows.BAD_VALUE_TYPE: 5})
+    selection = SpanSelection(source="gs://b/p", months=("2026-10",), files=())
+
+    with pytest.raises(IngestError) as err:
+        check_counts(counts, selection, max_fraction=0.1, samples=[huge] * 3)
+
+    assert len(str(err.value)) < 4 * SAMPLE_CHARS + 1000
+    assert "(3000011 characters)" in str(err.value)

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from components.ingest.spans import SpanError, pattern_regex, previous_months, resolve_spans
+from components.ingest.spans import SpanError, pattern_regex, resolve_spans
 from tests.components.ingest import dataset as ds
 
 PATTERN = "impressions/{span}/*.csv"
@@ -87,10 +87,6 @@ def test_pattern_wildcards_stay_in_one_folder():
     assert not pattern_regex(PATTERN).match("impressions/2026-10/old/a.csv")
     with pytest.raises(SpanError, match="must contain {span} once"):
         pattern_regex("impressions/*.csv")
-
-
-def test_previous_months_cross_the_year():
-    assert previous_months("2027-02", 4) == ("2026-11", "2026-12", "2027-01", "2027-02")
 
 
 def test_fingerprint_changes_when_a_file_is_redropped_or_a_month_lands(source):

@@ -10,7 +10,7 @@ def push(model_uri: Path, base: Path, infra_blessing=None, model_blessed: int = 
     from tfx.types import standard_artifacts
 
     from components.push import executor
-    from tests.components.infra_validate import fixtures as fx
+    from tests.components.validate_serving import fixtures as fx
 
     model_blessing = standard_artifacts.ModelBlessing()
     model_blessing.uri = str(base.parent / "model-blessing")

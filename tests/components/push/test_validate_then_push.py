@@ -6,8 +6,8 @@ import shutil
 
 import pytest
 
-from tests.components.infra_validate import fixtures as fx
 from tests.components.push.helpers import push, record_copies
+from tests.components.validate_serving import fixtures as fx
 
 pytestmark = pytest.mark.integration
 

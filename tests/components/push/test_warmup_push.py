@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from components.infra_validate import executor as infra
-from tests.components.infra_validate import fixtures as fx
+from components.validate_serving import executor as infra
 from tests.components.push.helpers import push, record_copies
+from tests.components.validate_serving import fixtures as fx
 
 WARMUP = Path("assets.extra") / "tf_serving_warmup_requests"
 
@@ -28,7 +28,8 @@ def infra_blessing(uri: Path, blessed: int, warmup: bytes | None):
     blessing.set_int_custom_property(infra.BLESSED_KEY, blessed)
     uri.mkdir(parents=True)
     if warmup is not None:
-        (uri / "tf_serving_warmup_requests").write_bytes(warmup)
+        (uri / WARMUP).parent.mkdir(parents=True)
+        (uri / WARMUP).write_bytes(warmup)
     return blessing
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from components.ingest import rows
+from trainer import rows
 
 EVAL_PERCENT = 20
 
@@ -19,9 +19,9 @@ def month_examples(data_dir: str | Path, month: str, registry) -> dict[str, list
     examples: dict[str, list[bytes]] = {rows.TRAIN: [], rows.EVAL: []}
     creatives: dict[str, bytes] = {}
     for path in sorted((data_dir / "impressions" / month).glob("*.csv")):
-        lines = rows.iter_lines([path.read_bytes()])
-        parser = rows.RowParser(registry, rows.parse_header(next(lines), registry, str(path)))
-        for line in lines:
+        records = rows.iter_records([path.read_bytes()])
+        parser = rows.RowParser(registry, rows.parse_header(next(records)[1], registry, str(path)))
+        for _, line in records:
             row = parser.parse(line)
             assert not isinstance(row, rows.Rejected), row
             images = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.validate import checks
+from components.validate import checks, comparators
 from pipeline import validation
 from tests.components.validate.conftest import (
     CLEAN,
@@ -39,7 +39,7 @@ def test_clean_month_passes_with_every_drift_measured(config, curated_schema, mo
     assert verdict.against == PREVIOUS
     measured = {m.feature for m in verdict.measurements}
     assert measured == set(validation.drift_comparators(config))
-    assert {m.split for m in verdict.measurements} == {validation.DRIFT_SPLIT}
+    assert {m.split for m in verdict.measurements} == {comparators.DRIFT_SPLIT}
 
 
 def test_new_category_beyond_the_domain_threshold_is_caught(config, curated_schema, month_statistics):
@@ -65,7 +65,7 @@ def test_shifted_numeric_distribution_is_caught_as_drift(config, curated_schema,
     (problem,) = verdict.problems
     assert problem.check == checks.DRIFT
     assert problem.measure.startswith("approx. Jensen-Shannon divergence")
-    assert problem.splits == [validation.DRIFT_SPLIT]
+    assert problem.splits == [comparators.DRIFT_SPLIT]
 
 
 def test_label_rate_shift_is_caught_on_the_label(config, curated_schema, month_statistics):

@@ -1,7 +1,7 @@
 """The gate in a real TFX pipeline (LocalDagRunner): publishes good months, stops bad ones.
 
 The pipeline is the production wiring up to the gate (ingestion, ImportSchemaGen,
-StatisticsGen with the schema, ValidateSpan) plus one downstream node that consumes the
+StatisticsGen with the schema, ValidateImpressions) plus one downstream node that consumes the
 validated schema, standing for Transform.
 """
 
@@ -18,10 +18,10 @@ GOOD, BAD = "2026-04", "2026-05"
 
 
 def _ingest(config, span: str):
-    from components.ingest.component import ImpressionsGen
+    from components.ingest.component import IngestImpressions
 
     dataset = config.dataset
-    return ImpressionsGen(
+    return IngestImpressions(
         source=dataset.source,
         impressions_pattern=dataset.impressions_pattern,
         span=span,
@@ -35,7 +35,8 @@ def _ingest(config, span: str):
 def _pipeline(config, root: Path, examples_node, output_key: str = "examples"):
     from tfx import v1 as tfx
 
-    from components.validate.component import ValidateSpan
+    from components.validate.comparators import comparators_to_json
+    from components.validate.component import ValidateImpressions
     from pipeline import validation
     from tests.components.validate.downstream import AfterGate
 
@@ -44,11 +45,11 @@ def _pipeline(config, root: Path, examples_node, output_key: str = "examples"):
     statistics = tfx.components.StatisticsGen(
         examples=ingest.outputs[output_key], schema=schema.outputs["schema"]
     ).with_id("ComputeStatistics")
-    gate = ValidateSpan(
+    gate = ValidateImpressions(
         statistics=statistics.outputs["statistics"],
         schema=schema.outputs["schema"],
         store=validation.store_root(config, str(root / "pipeline-root")),
-        drift_comparators=validation.comparators_to_json(validation.drift_comparators(config)),
+        drift_comparators=comparators_to_json(validation.drift_comparators(config)),
     ).with_id("ValidateImpressions")
     after = AfterGate(schema=gate.outputs["validated_schema"], marker=str(root / "downstream-ran")).with_id(
         "AfterGate"

@@ -16,7 +16,7 @@ GATE, TRANSFORM = "ValidateImpressions", "TransformFeatures"
 def bad_run(tmp_path_factory):
     from datagen.generator import Drift, GeneratorSettings, generate
     from pipeline.config import load_config
-    from pipeline.runner import run_local
+    from pipeline.local.runner import run_local
 
     work = tmp_path_factory.mktemp("e2e-gate")
     generate(work / "data", [MONTH], GeneratorSettings(impressions=3000, seed=13),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from components.validate import checks, proposal
+from components.validate import checks, comparators, proposal
 from pipeline import validation
 from tests.components.validate.conftest import CLEAN, NEW_CATEGORY, PREVIOUS
 from tests.components.validate.spans import span_statistics
@@ -17,9 +17,9 @@ def test_proposal_describes_each_kind_of_feature(config, months):
     features = _features(schema)
     registry = config.registry()
 
-    assert list(schema.default_environment) == [validation.TRAINING, validation.SERVING]
+    assert list(schema.default_environment) == [comparators.TRAINING, comparators.SERVING]
     for name in (registry.label, registry.example_id, *registry.passthrough):
-        assert list(features[name].not_in_environment) == [validation.SERVING]
+        assert list(features[name].not_in_environment) == [comparators.SERVING]
     assert features["device_type"].domain == "device_type"
     assert features["device_type"].distribution_constraints.min_domain_mass == proposal.MIN_DOMAIN_MASS
     assert features["campaign"].WhichOneof("domain_info") is None  # hashed: no vocabulary
