@@ -1,7 +1,9 @@
 """`clickpipe kfp compile | upload | run | schedule | runs`: the pipeline on Kubeflow Pipelines.
 
 Thin adapters over `kubeflow.compile` and `kubeflow.submit`; TFX and kfp are imported inside
-the handlers so that `clickpipe --help` stays fast.
+the handlers so that `clickpipe --help` stays fast, and what they print goes to
+`<home>/logs/kfp.log`. Credentials (token, cookies, IAP client secret) are read from a file or
+the `KFP_` environment variables of the kfp CLI, so that they need not appear in `ps`.
 """
 
 from __future__ import annotations
@@ -9,12 +11,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import os
+import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pipeline.cli.common import EXIT_OK, UserError, prepare_tensorflow
+from pipeline.cli.common import EXIT_OK, UserError, command_log, quiet_libraries
 from pipeline.config import ClickpipeConfig, load_config
 
 
@@ -129,13 +134,19 @@ def _connection_options() -> argparse.ArgumentParser:
         "--host", help="KFP API endpoint, e.g. http://localhost:8080 (default: kubeflow.host)"
     )
     auth.add_argument("--namespace", default="", help="your namespace on a multi-user Kubeflow")
-    auth.add_argument("--existing-token", default="", help="bearer token obtained outside the SDK")
-    auth.add_argument("--cookies", default="", help="cookie header, e.g. an authservice session")
+    for secret in SECRETS:
+        auth.add_argument(
+            secret.flag,
+            default="",
+            help=f"{secret.help} (visible to other users in `ps`: prefer ${secret.envs[0]} or {secret.flag}-file)",
+        )
+        auth.add_argument(
+            f"{secret.flag}-file", default="", metavar="FILE", help=f"read {secret.flag} from this file"
+        )
     auth.add_argument("--client-id", default="", help="IAP OAuth client id")
     auth.add_argument(
         "--other-client-id", default="", help="OAuth client id used to get the IAP token"
     )
-    auth.add_argument("--other-client-secret", default="", help="its secret")
     auth.add_argument("--proxy", default="", help="HTTP(S) proxy")
     auth.add_argument("--ssl-ca-cert", default="", help="CA bundle for the host's TLS certificate")
     auth.add_argument(
@@ -168,20 +179,20 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 
 
 @contextlib.contextmanager
-def _user_errors() -> Iterator[None]:
-    from kubeflow.compile import CompileError
-    from kubeflow.parameters import ParameterError
-    from kubeflow.submit import KfpError
+def _working(config: ClickpipeConfig) -> Iterator[None]:
+    """Library output goes to `<home>/logs/kfp.log`; errors a user can fix become one line."""
+    with quiet_libraries(command_log(config.pipeline.home, "kfp")):
+        from kubeflow.compile import CompileError
+        from kubeflow.parameters import ParameterError
+        from kubeflow.submit import KfpError
 
-    try:
-        yield
-    except (CompileError, ParameterError, KfpError) as exc:
-        raise UserError(str(exc)) from None
+        try:
+            yield
+        except (CompileError, ParameterError, KfpError) as exc:
+            raise UserError(str(exc)) from None
 
 
 def _compile_now(config: ClickpipeConfig, output: str | None):
-    # Quiet TensorFlow's C++ logs and the stack's Python-version notices before TFX loads.
-    prepare_tensorflow()
     from kubeflow.compile import compile_pipeline
 
     with warnings.catch_warnings():
@@ -193,7 +204,7 @@ def _compile(args: argparse.Namespace) -> int:
     from kubeflow.compile import KFP_COMMAND
 
     config = load_config(args.config)
-    with _user_errors():
+    with _working(config):
         compiled = _compile_now(config, args.output)
     uncached = [
         name
@@ -210,23 +221,79 @@ def _compile(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _session(args: argparse.Namespace, config: ClickpipeConfig):
-    from kubeflow.submit import Connection, KfpSession
+@dataclass(frozen=True)
+class Secret:
+    """A credential option: its flag, a `<flag>-file` twin, and the environment variables read
+    when neither is given (the kfp CLI's `KFP_` names, then kfp.Client's own, if any)."""
 
-    connection = Connection(
+    flag: str
+    envs: tuple[str, ...]
+    help: str
+
+    @property
+    def dest(self) -> str:
+        return self.flag[2:].replace("-", "_")
+
+
+SECRETS = (
+    Secret("--existing-token", ("KFP_EXISTING_TOKEN",), "bearer token obtained outside the SDK"),
+    Secret("--cookies", ("KFP_COOKIES",), "cookie header, e.g. an authservice session"),
+    Secret(
+        "--other-client-secret",
+        ("KFP_OTHER_CLIENT_SECRET", "KF_PIPELINES_APP_OAUTH2_CLIENT_SECRET"),
+        "secret of --other-client-id",
+    ),
+)
+
+
+def secret_value(args: argparse.Namespace, secret: Secret, environ: Mapping[str, str]) -> str:
+    """A credential from its flag, its file, or the environment, in that order ("" if none).
+
+    Raises:
+        UserError: both the flag and its file are given, or the file cannot be read or is empty.
+    """
+    value, path = getattr(args, secret.dest), getattr(args, f"{secret.dest}_file")
+    if value and path:
+        raise UserError(f"give {secret.flag} or {secret.flag}-file, not both")
+    if value:
+        print(
+            f"clickpipe: warning: {secret.flag} on the command line is visible to other users "
+            f"(ps, /proc); use ${secret.envs[0]} or {secret.flag}-file",
+            file=sys.stderr,
+        )
+        return value
+    if path:
+        try:
+            text = Path(path).read_text().strip()
+        except OSError as exc:
+            raise UserError(f"{secret.flag}-file {path}: {exc.strerror}") from None
+        if not text:
+            raise UserError(f"{secret.flag}-file {path} is empty")
+        return text
+    return next((environ[name] for name in secret.envs if environ.get(name)), "")
+
+
+def _connection(args: argparse.Namespace, config: ClickpipeConfig) -> dict:
+    """The fields of `kubeflow.submit.Connection`, credentials included (read before any
+    library loads, so that their warnings reach the terminal)."""
+    secrets = {secret.dest: secret_value(args, secret, os.environ) for secret in SECRETS}
+    return dict(
         host=args.host or config.kubeflow.host,
         namespace=args.namespace,
-        existing_token=args.existing_token,
-        cookies=args.cookies,
         client_id=args.client_id,
         other_client_id=args.other_client_id,
-        other_client_secret=args.other_client_secret,
         proxy=args.proxy,
         ssl_ca_cert=args.ssl_ca_cert,
         kube_context=args.kube_context,
         verify_ssl=not args.no_verify_ssl,
+        **secrets,
     )
-    return KfpSession(connection)
+
+
+def _session(connection: dict):
+    from kubeflow.submit import Connection, KfpSession
+
+    return KfpSession(Connection(**connection))
 
 
 def _existing_package(path: str) -> Path:
@@ -241,12 +308,13 @@ def _existing_package(path: str) -> Path:
 def _upload(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     package = _existing_package(args.package) if args.package else None
-    with _user_errors():
+    connection = _connection(args, config)
+    with _working(config):
         if package is None:
             package = _compile_now(config, None).path
         digest = hashlib.sha256(package.read_bytes()).hexdigest()[:12]
         version_name = args.version or f"{config.pipeline.name}-{digest}"
-        uploaded = _session(args, config).upload(
+        uploaded = _session(connection).upload(
             package, config.pipeline.name, version_name, args.description
         )
     version = uploaded.version
@@ -263,9 +331,10 @@ def _run(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     package = _existing_package(args.package) if args.package else None
-    with _user_errors():
+    connection = _connection(args, config)
+    with _working(config):
         parameters = parameter_values(config, args.param)
-        session = _session(args, config)
+        session = _session(connection)
         experiment = args.experiment or config.kubeflow.experiment
         experiment_id = session.experiment_id(experiment, create=args.create_experiment)
         version = None if package else session.version(config.pipeline.name, args.version)
@@ -293,13 +362,14 @@ def _schedule_create(args: argparse.Namespace) -> int:
     from kubeflow.submit import check_cron
 
     config = load_config(args.config)
-    with _user_errors():
+    connection = _connection(args, config)
+    with _working(config):
         if args.cron:
             cron = check_cron(args.cron, "--cron")
         else:
             cron = check_cron(config.kubeflow.schedule, "kubeflow.schedule")
         parameters = parameter_values(config, args.param)
-        session = _session(args, config)
+        session = _session(connection)
         experiment = args.experiment or config.kubeflow.experiment
         experiment_id = session.experiment_id(experiment, create=args.create_experiment)
         version = session.version(config.pipeline.name, args.version)
@@ -324,8 +394,9 @@ def _schedule_create(args: argparse.Namespace) -> int:
 
 def _schedule_toggle(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    with _user_errors():
-        _session(args, config).set_schedule_enabled(args.recurring_run_id, args.enabled)
+    connection = _connection(args, config)
+    with _working(config):
+        _session(connection).set_schedule_enabled(args.recurring_run_id, args.enabled)
     state = "enabled" if args.enabled else "disabled"
     print(f"clickpipe: {state} recurring run {args.recurring_run_id}")
     return EXIT_OK
@@ -333,8 +404,9 @@ def _schedule_toggle(args: argparse.Namespace) -> int:
 
 def _schedule_list(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    with _user_errors():
-        session = _session(args, config)
+    connection = _connection(args, config)
+    with _working(config):
+        session = _session(connection)
         experiment = args.experiment or config.kubeflow.experiment
         rows = session.schedules(
             session.experiment_id(experiment, args.create_experiment), args.limit
@@ -348,8 +420,9 @@ def _schedule_list(args: argparse.Namespace) -> int:
 
 def _runs(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    with _user_errors():
-        session = _session(args, config)
+    connection = _connection(args, config)
+    with _working(config):
+        session = _session(connection)
         experiment = args.experiment or config.kubeflow.experiment
         rows = session.runs(session.experiment_id(experiment, args.create_experiment), args.limit)
     if not rows:

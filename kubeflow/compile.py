@@ -13,6 +13,7 @@ The same `create_pipeline(config, target)` the local runner uses, built with
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,8 @@ from pipeline.config import ClickpipeConfig
 KFP_COMMAND = ("python", "-m", "kubeflow.entrypoint")
 # Storage a pod in the cluster can reach; a path on this machine cannot be.
 REMOTE_SCHEMES = ("gs://", "s3://", "minio://")
+# What the built-in config and the docs write where your project or bucket goes.
+PLACEHOLDER = re.compile(r"YOUR_[A-Z_]+")
 
 
 class CompileError(ValueError):
@@ -71,7 +74,8 @@ def check_config(config: ClickpipeConfig, require_buckets: bool = True) -> None:
             reach an emulator).
 
     Raises:
-        CompileError: naming the first key that is not a bucket URI, or an empty image.
+        CompileError: naming the first key that still holds a placeholder such as
+            `YOUR_PROJECT` or `YOUR_BUCKET`, that is not a bucket URI, or an empty image.
     """
     locations = (
         ("kubeflow.pipeline_root", config.kubeflow.pipeline_root),
@@ -79,6 +83,13 @@ def check_config(config: ClickpipeConfig, require_buckets: bool = True) -> None:
         ("serving.model_base_path", config.serving.model_base_path),
         ("validation.store", config.validation.store),
     )
+    placeholders = (("kubeflow.image", config.kubeflow.image), ("kubeflow.host", config.kubeflow.host), *locations)
+    for key, value in placeholders:
+        if found := PLACEHOLDER.search(value):
+            raise CompileError(
+                f"{key} = {value!r} in {config.source_file or 'the config'} still holds the placeholder "
+                f"{found.group()}; replace it with your own {found.group().removeprefix('YOUR_').lower()}"
+            )
     for key, value in locations:
         if not require_buckets or (key == "validation.store" and not value):
             continue

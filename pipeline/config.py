@@ -1,17 +1,33 @@
-"""The typed clickpipe config: one TOML file, validated once at the entry point.
+"""The typed clickpipe config: one TOML file over the built-in defaults, validated once at the
+entry point.
 
-Every section forbids unknown keys, so a typo stops the run with the key and the file named
-instead of being silently ignored. Relative paths are taken from the working directory.
+A file is an overlay on `default.toml`: its tables merge key by key into the defaults, and any
+other value (a string, a number, an array, an array of tables such as `[[dataset.features]]`)
+replaces the default whole; a `[dataset]` with features of its own is another dataset and
+inherits nothing from the ad-click one. Every section forbids unknown keys and takes each value
+only in its own type (no `"yes"` for a boolean), so a typo stops the run with the key and the
+file named instead of being silently ignored. Relative paths are taken from the working
+directory.
 """
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, get_args
 
 import tomli
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from components.spans import check_span
 from trainer.features import Feature, FeatureRegistry, Kind
@@ -25,7 +41,8 @@ class ConfigError(ValueError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Strict: TOML has real booleans and numbers; "yes" for a boolean or "3" for a number is a typo.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class PipelineSection(_Section):
@@ -53,7 +70,8 @@ class PipelineSection(_Section):
 
 class FeatureSection(_Section):
     name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    kind: Kind
+    # TOML spells the kind as a string; strict mode would take only the enum member.
+    kind: Kind = Field(strict=False)
     hash_buckets: int = Field(0, ge=0)
     vocab_size: int = Field(1000, ge=1)
     oov_buckets: int = Field(1, ge=1)
@@ -87,16 +105,39 @@ class DatasetSection(_Section):
     def _span_form(cls, value: str) -> str:
         return check_span(value)
 
+    @field_validator("features")
+    @classmethod
+    def _unique_names(cls, features: list[FeatureSection]) -> list[FeatureSection]:
+        names = [f.name for f in features]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"feature names must be unique: {', '.join(repeated)} more than once")
+        return features
+
+    @field_validator("crosses", "slices")
+    @classmethod
+    def _name_features(cls, groups: list[list[str]], info: ValidationInfo) -> list[list[str]]:
+        # Fields validate in order: `features` is in info.data unless it was itself invalid.
+        if "features" not in info.data:
+            return groups
+        names = {f.name for f in info.data["features"]}
+        unknown = sorted({k for keys in groups for k in keys if k not in names})
+        if unknown:
+            raise ValueError(f"names features not in dataset.features: {', '.join(unknown)}")
+        return groups
+
     @model_validator(mode="after")
-    def _names_exist(self) -> DatasetSection:
-        names = {f.name for f in self.features}
-        if len(names) != len(self.features):
-            raise ValueError("feature names must be unique")
-        for group in ("crosses", "slices"):
-            for keys in getattr(self, group):
-                unknown = [k for k in keys if k not in names]
-                if unknown:
-                    raise ValueError(f"{group} name unknown features: {', '.join(unknown)}")
+    def _label_is_its_own_column(self) -> DatasetSection:
+        # The label a model learns must not also be one of its inputs or a row key.
+        others = {
+            **{f.name: "a feature of dataset.features" for f in self.features},
+            **{name: "in dataset.passthrough" for name in self.passthrough},
+            self.example_id: "dataset.example_id",
+        }
+        if self.label in others:
+            raise ValueError(
+                f"label {self.label!r} is also {others[self.label]}; point dataset.label at the 0/1 column"
+            )
         return self
 
 
@@ -222,46 +263,133 @@ class ClickpipeConfig(_Section):
             data[section] = {**data[section], **values}
         return _validate(data, self.source_file)
 
+    def with_flags(self, flags: Mapping[str, tuple[str, Any]]) -> ClickpipeConfig:
+        """A copy with keys set from command-line flags; flags whose value is None are skipped.
 
-def _location(error: dict) -> str:
-    return ".".join(str(part) for part in error["loc"]) or "(top level)"
+        Args:
+            flags: flag → (dotted config key, value), e.g. ``{"--span": ("dataset.span", "2026-10")}``.
+
+        Raises:
+            ConfigError: a value is invalid; the message names the flag, not the config file.
+        """
+        given = {flag: (key, value) for flag, (key, value) in flags.items() if value is not None}
+        data = self.model_dump()
+        for key, value in given.values():
+            section, name = key.split(".")
+            data[section] = {**data[section], name: value}
+        origins = {tuple(key.split(".")): (flag, value) for flag, (key, value) in given.items()}
+        return _validate(data, self.source_file, origins=origins) if given else self
 
 
-def _validate(data: dict, source: str) -> ClickpipeConfig:
+def _overlay(defaults: dict, overlay: dict) -> dict:
+    """`overlay` over `defaults`: tables merge key by key; any other value replaces the default."""
+    merged = dict(defaults)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _overlay(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _model_in(annotation) -> type[BaseModel] | None:
+    """The config section class an annotation holds (itself, or inside list[...] / X | None)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in get_args(annotation):
+        if found := _model_in(argument):
+            return found
+    return None
+
+
+def _keys_at(loc: tuple) -> list[str]:
+    """The keys the section at `loc` allows, for suggesting the one a typo meant."""
+    model: type[BaseModel] | None = ClickpipeConfig
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if model else None
+        model = _model_in(field.annotation) if field else None
+    if model is None:
+        return []
+    return [name for name, field in model.model_fields.items() if not field.exclude]
+
+
+def _message(error: dict) -> str:
+    """Pydantic's message for one error, in the config's words."""
+    loc = error["loc"]
+    if error["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(str(loc[-1]), _keys_at(loc[:-1]), n=1, cutoff=0.6)
+        return f"unknown key (did you mean {close[0]}?)" if close else "unknown key (remove it or check the spelling)"
+    if error["type"] == "missing":
+        return "missing required key"
+    message = error["msg"]
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    if error["type"].endswith("_type"):
+        message += f" (got {error['input']!r})"
+    return message
+
+
+def _validate(data: dict, source: str, *, origins: Mapping[tuple, tuple[str, Any]] | None = None) -> ClickpipeConfig:
+    """Validates config data; errors name each key, or the flag that set it (`origins`).
+
+    Args:
+        data: the whole config as plain values.
+        source: the file it came from, for messages.
+        origins: config key path → (flag, value) that set it.
+    """
     try:
         config = ClickpipeConfig.model_validate(data)
     except ValidationError as exc:
-        problems = []
+        problems, from_flags = [], []
         for error in exc.errors():
-            message = error["msg"]
-            if error["type"] == "extra_forbidden":
-                message = "unknown key (remove it or check the spelling)"
-            elif error["type"] == "missing":
-                message = "missing required key"
-            problems.append(f"  {_location(error)}: {message}")
+            loc = error["loc"]
+            flag = next((origin for key, origin in (origins or {}).items() if loc[: len(key)] == key), None)
+            if flag:
+                message = _message(error)
+                shown = "" if repr(flag[1]) in message else f" {flag[1]!r}"
+                from_flags.append(f"{flag[0]}{shown}: {message}")
+                continue
+            where = ".".join(str(part) for part in loc) or "(top level)"
+            problems.append(f"  {where}: {_message(error)}")
+        if from_flags:
+            raise ConfigError("; ".join(from_flags)) from None
         raise ConfigError(f"invalid config {source}:\n" + "\n".join(problems)) from None
     return config.model_copy(update={"source_file": source})
 
 
+def _read_toml(text: str, source: str) -> dict:
+    try:
+        return tomli.loads(text)
+    except tomli.TOMLDecodeError as exc:
+        raise ConfigError(f"config {source} is not valid TOML: {exc}") from None
+
+
 def load_config(path: str | Path | None = None) -> ClickpipeConfig:
-    """Reads and validates a config file; without a path, the packaged ad-click default.
+    """Reads and validates a config file over the built-in defaults; without a path, the
+    packaged ad-click default itself.
+
+    The file is an overlay: its tables merge key by key into `default.toml`, and any other
+    value (including an array such as `[[dataset.features]]`) replaces the default whole. A
+    `[dataset]` that lists its own features describes another dataset and is taken from the
+    file alone (keys it leaves out get the section's plain defaults, e.g. no crosses).
 
     Raises:
         ConfigError: the file is missing, is not TOML, or has an unknown, missing or
             mistyped key. The message names the file and the key.
     """
+    default_source = f"(built-in {DEFAULT_CONFIG})"
+    defaults = _read_toml(resources.files("pipeline").joinpath(DEFAULT_CONFIG).read_text(), default_source)
     if path is None:
-        text = resources.files("pipeline").joinpath(DEFAULT_CONFIG).read_text()
-        source = f"(built-in {DEFAULT_CONFIG})"
-    else:
-        source = str(path)
-        try:
-            text = Path(path).read_text()
-        except OSError as exc:
-            raise ConfigError(f"cannot read config {source}: {exc.strerror}") from None
+        return _validate(defaults, default_source)
+    source = str(path)
     try:
-        data = tomli.loads(text)
-    except tomli.TOMLDecodeError as exc:
-        raise ConfigError(f"config {source} is not valid TOML: {exc}") from None
-    return _validate(data, source)
-
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {source}: {exc.strerror}") from None
+    given = _read_toml(text, source)
+    if "features" in given.get("dataset", {}):
+        # Features of its own make it another dataset: the ad-click crosses and slices do not apply.
+        defaults = {**defaults, "dataset": {}}
+    return _validate(_overlay(defaults, given), source)

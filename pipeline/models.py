@@ -127,10 +127,12 @@ def _examples_of_span(span: str, metadata_path: str) -> str:
     if not Path(metadata_path).is_file():
         raise ModelsError(f"no ML Metadata at {metadata_path}: run the pipeline on {span} first, or give a folder")
     store = metadata.open_store(metadata_path)
+    # Only published examples: a killed run leaves its outputs PENDING, possibly half written.
     matching = [
         artifact
         for artifact in store.get_artifacts_by_type(EXAMPLES_TYPE)
-        if str(metadata.custom_property(artifact, SPAN_MONTHS, "")).split(",")[-1] == span
+        if artifact.state == metadata.Artifact.LIVE
+        and str(metadata.custom_property(artifact, SPAN_MONTHS, "")).split(",")[-1] == span
     ]
     if not matching:
         raise ModelsError(f"span {span} was never ingested into {metadata_path}")

@@ -80,8 +80,22 @@ def _fileio():
     return fileio
 
 
+class _LocalReads:
+    """The reads of TFX's `fileio` for a local folder, without loading TensorFlow."""
+
+    exists = staticmethod(os.path.exists)
+    isdir = staticmethod(os.path.isdir)
+    listdir = staticmethod(os.listdir)
+    open = staticmethod(open)
+
+
+def _reader(path: str):
+    # Listing and reading local records stays fast (`clickpipe models list`); URIs need TFX.
+    return _fileio() if "://" in path else _LocalReads
+
+
 def _numeric_versions(model_base_path: str) -> list[int]:
-    fileio = _fileio()
+    fileio = _reader(model_base_path)
     if not fileio.isdir(model_base_path):
         return []
     names = (name.rstrip("/") for name in fileio.listdir(model_base_path))
@@ -99,7 +113,7 @@ def read_record(model_base_path: str, version: int) -> PushRecord | None:
     Returns:
         None when the version is missing or still being written (no ``saved_model.pb``).
     """
-    fileio = _fileio()
+    fileio = _reader(model_base_path)
     path = version_path(model_base_path, version)
     if not fileio.exists(os.path.join(path, SAVED_MODEL)):
         return None

@@ -4,7 +4,8 @@ Each area registers its own commands through `register(commands, group)`:
 `commands` is the top-level subparsers object and `group(name, help)` returns the subparsers
 of a command group such as `data` (created on first use). A handler takes the parsed
 arguments and returns the exit code. Heavy imports (TensorFlow, TFX, Beam) happen inside
-handlers so that `--help` stays fast.
+handlers so that `--help` stays fast. Every parser is a `parsing.Parser`: both spellings of a
+flag are accepted, and a typo is answered with the closest command or flag.
 
 `kubeflow/` sits above this package (it compiles what `pipeline/` builds), so its `kfp`
 commands arrive through the `clickpipe.commands` entry point (pyproject.toml) instead of an
@@ -16,11 +17,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from importlib.metadata import entry_points
+from importlib.metadata import entry_points, version
 
 from datagen import cli as data
 from pipeline.cli import gcs, models, run, serve, validate
 from pipeline.cli.common import EXIT_FAILED, UserError
+from pipeline.cli.parsing import LazyVersion, Parser
 from pipeline.config import ConfigError
 
 # The areas of this package and below, in the order `--help` lists them; then entry points.
@@ -30,9 +32,13 @@ ENTRY_POINTS = "clickpipe.commands"
 
 def build_parser() -> argparse.ArgumentParser:
     """The full `clickpipe` parser with every area's commands."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="clickpipe",
         description="Ad-click prediction on TFX: ingest, validate, train, evaluate, push, serve.",
+    )
+    parser.add_argument(
+        "--version", action=LazyVersion, version=lambda: f"clickpipe {version('clickpipe')}",
+        help="print the version and exit",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     groups: dict[str, argparse._SubParsersAction] = {}

@@ -1,11 +1,11 @@
-"""`clickpipe gcs emulator` and `clickpipe data upload` (see pipeline/cli.py)."""
+"""`clickpipe gcs emulator` and `clickpipe data upload`."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 
-from pipeline.cli.common import stop_requested
+from pipeline.cli.common import UserError, command_log, quiet_libraries, stop_requested
+from pipeline.config import load_config
 
 EMULATOR_HELP = "Run a GCS-API emulator on 127.0.0.1 in the foreground until Ctrl-C."
 UPLOAD_HELP = "Upload a folder (e.g. generated spans) to gs://BUCKET/PREFIX, creating the bucket."
@@ -29,38 +29,42 @@ def register(commands, group) -> None:
     upload.set_defaults(handler=run_upload)
 
 
+def _quiet():
+    # Google's clients print notices on import; they go to the log, like every library's.
+    return quiet_libraries(command_log(load_config().pipeline.home, "gcs"))
+
+
 def run_emulator(args: argparse.Namespace) -> int:
     """Serves until interrupted; prints the STORAGE_EMULATOR_HOST to export."""
-    from components.ingest.storage import EMULATOR_ENV
-    from pipeline.local.gcs import EmulatorError, emulator
-
     if not 0 <= args.port <= 65535:
-        print(f"clickpipe: --port {args.port} is not a port number", file=sys.stderr)
-        return 1
-    stop = stop_requested()
-    try:
-        with emulator(port=args.port, root=args.root) as host:
-            print(f"GCS emulator on {host} ({'buckets in ' + args.root if args.root else 'in a temporary folder'})")
-            print(f"export {EMULATOR_ENV}={host}", flush=True)
-            while not stop.wait(0.5):
-                pass
-    except EmulatorError as exc:
-        print(f"clickpipe: cannot start the emulator on port {args.port}: {exc}", file=sys.stderr)
-        return 1
+        raise UserError(f"--port {args.port} is not a port number")
+    with _quiet():
+        from components.ingest.storage import EMULATOR_ENV
+        from pipeline.local.gcs import EmulatorError, emulator
+
+        stop = stop_requested()
+        try:
+            with emulator(port=args.port, root=args.root) as host:
+                print(f"GCS emulator on {host} ({'buckets in ' + args.root if args.root else 'in a temporary folder'})")
+                print(f"export {EMULATOR_ENV}={host}", flush=True)
+                while not stop.wait(0.5):
+                    pass
+        except EmulatorError as exc:
+            raise UserError(f"cannot start the emulator on port {args.port}: {exc}") from None
     print("GCS emulator stopped", flush=True)
     return 0
 
 
 def run_upload(args: argparse.Namespace) -> int:
     """Uploads the folder and prints what was uploaded."""
-    from components.ingest.storage import StorageError
-    from pipeline.local.gcs import upload_dir
+    with _quiet():
+        from components.ingest.storage import StorageError
+        from pipeline.local.gcs import upload_dir
 
-    try:
-        result = upload_dir(args.directory, args.url, workers=max(1, args.workers))
-    except StorageError as exc:
-        print(f"clickpipe: {exc}", file=sys.stderr)
-        return 1
+        try:
+            result = upload_dir(args.directory, args.url, workers=max(1, args.workers))
+        except StorageError as exc:
+            raise UserError(str(exc)) from None
     created = " (bucket created)" if result.created_bucket else ""
     print(f"uploaded {result.files} files, {result.bytes / 1e6:.1f} MB to {result.url}{created}")
     return 0

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pipeline.cli.common import EXIT_OK, UserError, prepare_tensorflow
+from pipeline.cli.common import EXIT_OK, UserError, command_log, prepare_tensorflow, quiet_libraries
 from pipeline.config import ClickpipeConfig, load_config
 
 
@@ -65,12 +66,16 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace) -> ClickpipeConfig:
-    config = load_config(args.config)
-    if args.home:
-        config = config.with_overrides(pipeline={"home": args.home})
-    if args.model_base_path:
-        config = config.with_overrides(serving={"model_base_path": args.model_base_path})
-    return config
+    return load_config(args.config).with_flags(
+        {
+            "--home": ("pipeline.home", args.home),
+            "--model-base-path": ("serving.model_base_path", args.model_base_path),
+        }
+    )
+
+
+def _quiet(config: ClickpipeConfig):
+    return quiet_libraries(command_log(config.pipeline.home, "models"))
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -78,10 +83,14 @@ def _list(args: argparse.Namespace) -> int:
     from pipeline import models
 
     config = _config(args)
-    try:
-        print(models.table(config.model_base_path))
-    except RecordError as exc:
-        raise UserError(str(exc)) from None
+    # A local folder is read without TensorFlow; a bucket is read through it, noise to the log.
+    remote = "://" in config.model_base_path
+    with _quiet(config) if remote else contextlib.nullcontext():
+        try:
+            table = models.table(config.model_base_path)
+        except RecordError as exc:
+            raise UserError(str(exc)) from None
+    print(table)
     return EXIT_OK
 
 
@@ -89,10 +98,11 @@ def _rollback(args: argparse.Namespace) -> int:
     from pipeline import models
 
     config = _config(args)
-    try:
-        record = models.rollback(config.model_base_path, args.version, who=f"cli:{getpass.getuser()}")
-    except models.ModelsError as exc:
-        raise UserError(str(exc)) from None
+    with _quiet(config):
+        try:
+            record = models.rollback(config.model_base_path, args.version, who=f"cli:{getpass.getuser()}")
+        except models.ModelsError as exc:
+            raise UserError(str(exc)) from None
     print(f"clickpipe: version {args.version} is served again as version {record.version} ({record.path})")
     return EXIT_OK
 

@@ -7,7 +7,7 @@ import json
 import warnings
 from pathlib import Path
 
-from pipeline.cli.common import EXIT_FAILED, EXIT_NOT_BLESSED, EXIT_OK, UserError, prepare_tensorflow
+from pipeline.cli.common import EXIT_FAILED, EXIT_NOT_BLESSED, EXIT_OK, UserError, invocation, prepare_tensorflow
 from pipeline.config import ClickpipeConfig, load_config
 
 DEMO_MONTHS = ("2026-09", "2026-10")
@@ -62,12 +62,13 @@ def run_and_report(config: ClickpipeConfig, ground_truth: str | None) -> int:
     _prepare_environment()
     from components.ingest.spans import SpanError
     from pipeline.local import summary
-    from pipeline.local.runner import run_local
+    from pipeline.local.preflight import PreflightError
+    from pipeline.local.runner import HomeInUse, run_local
 
     print(f"clickpipe: running {config.pipeline.name} on {config.dataset.source} (span {config.dataset.span})")
     try:
         outcome = run_local(config)
-    except SpanError as exc:
+    except (SpanError, PreflightError, HomeInUse) as exc:
         raise UserError(str(exc)) from None
     result = summary.collect(config, outcome)
     if ground_truth and result.examples_uri:
@@ -96,12 +97,13 @@ def eval_split_limits(config: ClickpipeConfig, examples_uri: str, ground_truth_d
 
 
 def _run(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    overrides = {
-        "dataset": {k: v for k, v in (("span", args.span), ("source", args.source)) if v},
-        "pipeline": {"home": args.home} if args.home else {},
-    }
-    config = config.with_overrides(**{k: v for k, v in overrides.items() if v})
+    config = load_config(args.config).with_flags(
+        {
+            "--span": ("dataset.span", args.span),
+            "--source": ("dataset.source", args.source),
+            "--home": ("pipeline.home", args.home),
+        }
+    )
     return run_and_report(config, args.ground_truth)
 
 
@@ -118,7 +120,7 @@ def _demo(args: argparse.Namespace) -> int:
         rows = json.loads(summary.read_text())["rows"] if summary.is_file() else "an unknown number of"
         print(f"clickpipe: using the demo data already in {data}/ ({rows} impressions a month; "
               "remove the folder to generate it anew)", flush=True)
-    config = load_config().with_overrides(pipeline={"home": args.home})
+    config = load_config().with_flags({"--home": ("pipeline.home", args.home)})
     codes = []
     if args.no_emulator:
         source = str(data.resolve())
@@ -135,10 +137,14 @@ def _demo(args: argparse.Namespace) -> int:
     print("\nWhere things are:")
     print(f"  models    {config.model_base_path}/<version>/")
     serving = config.serving
-    print(f"  serve     clickpipe serve --model_name {serving.model_name} --model_base_path {config.model_base_path}")
+    command = invocation()
+    print(f"  serve     {command} serve --model_name {serving.model_name} --model_base_path {config.model_base_path}")
+    print(f"  list      {command} models list --home {config.pipeline.home}")
     print(f"  metadata  {config.pipeline.metadata_path}")
     print(f"  logs      {config.pipeline.logs_dir}/")
     print(f"  reports   {Path(config.pipeline.pipeline_root) / 'CompareModels'}/")
+    if command.endswith("bin/clickpipe"):
+        print(f"  (after `source {Path(command).parent}/activate` the command is just `clickpipe`)")
     return EXIT_FAILED if EXIT_FAILED in codes else EXIT_OK
 
 

@@ -10,11 +10,43 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import logging
+import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
-from pipeline.cli.common import EXIT_OK, UserError, prepare_tensorflow, stop_requested
-from pipeline.config import load_config
+from pipeline.cli.common import EXIT_OK, UserError, command_log, quiet_libraries, stop_requested
+from pipeline.cli.parsing import LazyVersion
+from pipeline.config import ClickpipeConfig, load_config
+
+# The official image's environment (tensorflow/serving's entrypoint): the model is served from
+# $MODEL_BASE_PATH/$MODEL_NAME.
+MODEL_NAME_ENV = "MODEL_NAME"
+MODEL_BASE_PATH_ENV = "MODEL_BASE_PATH"
+# TF Serving tuning flags that change no answer: accepted so that its command lines run here.
+NO_EFFECT_FLAGS = {
+    "--num_load_threads": "versions load one at a time here",
+    "--num_unload_threads": "versions unload one at a time here",
+    "--flush_filesystem_caches": "no file system cache is kept here",
+    "--per_process_gpu_memory_fraction": "no GPU is used here",
+    "--remove_unused_fields_from_bundle_metagraph": "the meta graph is kept as loaded",
+}
+# TF Serving flags with behaviour this server lacks: refused with a message, not ignored.
+UNSUPPORTED_FLAGS = (
+    "--ssl_config_file",
+    "--grpc_socket_path",
+    "--grpc_channel_arguments",
+    "--platform_config_file",
+    "--tensorflow_session_config_file",
+    "--thread_pool_factory_config_file",
+    "--enable_signature_method_name_check",
+    "--rest_api_enable_cors_support",
+    "--enable_grpc_healthcheck_service",
+    "--use_tflite_model",
+    "--prefer_tflite_model",
+    "--mixed_precision",
+)
 
 
 def _flag_bool(text: str) -> bool:
@@ -39,6 +71,16 @@ def _add_bool(parser: argparse.ArgumentParser, name: str, default: bool, help_te
     )
 
 
+def _serving_version() -> str:
+    # Read from the installed packages' metadata: printing it imports no TensorFlow.
+    from importlib.metadata import version
+
+    return (
+        f"clickpipe serve {version('clickpipe')} (TensorFlow Serving API "
+        f"{version('tensorflow-serving-api')}, TensorFlow Library {version('tensorflow')})"
+    )
+
+
 def register(commands, group) -> None:
     """Adds `serve` and `predict`."""
     serve = commands.add_parser(
@@ -46,15 +88,18 @@ def register(commands, group) -> None:
         help="Serve models over TF Serving's REST and gRPC APIs (no Docker needed).",
         description="Serve SavedModel versions with TensorFlow Serving's public API: gRPC "
         "(PredictionService, ModelService) on --port and REST on --rest_api_port. Flags use TF "
-        "Serving's names; defaults come from the [serving] section of the config. Binds to "
-        "127.0.0.1 unless --host is given. Stops cleanly on Ctrl-C or SIGTERM.",
+        "Serving's names; defaults come from the MODEL_NAME and MODEL_BASE_PATH environment "
+        "variables (as in the official image), then the [serving] section of the config. Binds "
+        "to 127.0.0.1 unless --host is given. Library logs go to <pipeline home>/logs/serve.log. "
+        "Stops cleanly on Ctrl-C or SIGTERM.",
     )
+    serve.add_argument("--version", action=LazyVersion, version=_serving_version, help="print versions and exit")
     serve.add_argument("--config", help="clickpipe config TOML for defaults (default: built-in)")
-    serve.add_argument("--model_name", help="model name (default: serving.model_name)")
+    serve.add_argument("--model_name", help="model name (default: $MODEL_NAME, else serving.model_name)")
     serve.add_argument(
         "--model_base_path",
-        help="folder or gs:// URI holding numeric version folders "
-        "(default: the config's serving model path)",
+        help="folder or gs:// URI holding numeric version folders (default: "
+        "$MODEL_BASE_PATH/<model name>, else the config's serving model path)",
     )
     serve.add_argument(
         "--model_config_file",
@@ -73,13 +118,34 @@ def register(commands, group) -> None:
         type=int,
         help="REST port (default: serving.rest_port, 8501); 0 picks a free port",
     )
-    serve.add_argument("--host", help="address to bind (default: serving.host, 127.0.0.1)")
-    serve.add_argument("--rest_api_host", help="address for REST if different from --host")
+    serve.add_argument(
+        "--rest_api_num_threads",
+        type=int,
+        help="REST requests handled at once; more wait (default: 4 x schedulable CPUs)",
+    )
+    serve.add_argument(
+        "--rest_api_timeout_in_ms",
+        type=int,
+        help="close a REST connection that sends nothing for this long; also the longest a "
+        "request waits for room in the in-flight budget (default: 30000)",
+    )
+    serve.add_argument("--host", help="address to bind (ours; default: serving.host, 127.0.0.1)")
+    serve.add_argument("--rest_api_host", help="address for REST if different from --host (ours)")
     serve.add_argument(
         "--file_system_poll_wait_seconds",
         type=float,
         default=1.0,
         help="poll base paths for new versions this often; 0 polls once (default: 1)",
+    )
+    serve.add_argument(
+        "--max_num_load_retries",
+        type=int,
+        help="retries of a version that failed to load, on the polls (default: 5)",
+    )
+    serve.add_argument(
+        "--load_retry_interval_micros",
+        type=int,
+        help="least time between those retries, in microseconds (default: 60000000)",
     )
     _add_bool(serve, "--enable_batching", False, "batch concurrent requests")
     serve.add_argument(
@@ -114,6 +180,12 @@ def register(commands, group) -> None:
         "--grpc_max_threads", type=int, default=16, help="gRPC worker threads (default: 16)"
     )
     serve.add_argument(
+        "--tensorflow_session_parallelism",
+        type=int,
+        default=0,
+        help="threads of both TensorFlow pools; 0 lets TensorFlow choose (default: 0)",
+    )
+    serve.add_argument(
         "--tensorflow_intra_op_parallelism",
         type=int,
         default=0,
@@ -132,6 +204,22 @@ def register(commands, group) -> None:
         help="largest REST body or gRPC message accepted (ours; default: 16 MiB)",
     )
     serve.add_argument(
+        "--max_inflight_request_bytes",
+        type=int,
+        help="request bytes handled at once, REST and gRPC together (ours; default: 2 x "
+        "--max_request_bytes)",
+    )
+    serve.add_argument(
+        "--rest_api_max_connections",
+        type=int,
+        help="open REST connections; past it a connection gets 429 (ours; default: 256)",
+    )
+    serve.add_argument(
+        "--grpc_max_concurrent_rpcs",
+        type=int,
+        help="gRPC calls answered or queued; past it RESOURCE_EXHAUSTED (ours; default: 256)",
+    )
+    serve.add_argument(
         "--request_log_dir",
         help="write sampled requests here as tf.Example TFRecords for skew monitoring (ours)",
     )
@@ -141,41 +229,54 @@ def register(commands, group) -> None:
         default=0.0,
         help="fraction of requests logged to --request_log_dir (ours; default: 0)",
     )
+    tuning = serve.add_argument_group(
+        "accepted for TF Serving command lines, no effect here",
+        "Tuning flags of the official server that change no answer; a value is accepted and noted.",
+    )
+    for flag, reason in NO_EFFECT_FLAGS.items():
+        tuning.add_argument(flag, nargs="?", const="true", metavar="VALUE", help=reason)
+    serve.unsupported.update(
+        {
+            flag: f"{flag} is a TF Serving flag that clickpipe serve does not implement; see "
+            "docs/serving.md, or run the official tensorflow/serving image for it"
+            for flag in UNSUPPORTED_FLAGS
+        }
+    )
     serve.set_defaults(handler=_serve)
 
     predict = commands.add_parser(
         "predict",
         help="Score one impression against a TF Serving endpoint (ours or the official one).",
         description="Builds the model input from one impression, given as a CSV row (in the span's "
-        "column order, or --csv_header) or a JSON object of column values, and calls Predict over "
-        "REST (--rest_url) or gRPC (--grpc_target). Creatives are read from --source. Prints the "
-        "outputs as JSON.",
+        "column order, or --csv-header) or a JSON object of column values, and calls Predict over "
+        "REST (--rest-url) or gRPC (--grpc-target). Creatives are read from --source. Prints the "
+        "outputs as JSON. Library logs go to <pipeline home>/logs/predict.log.",
     )
     impression = predict.add_mutually_exclusive_group(required=True)
-    impression.add_argument("--csv_row", help="one CSV data line of an impressions span")
+    impression.add_argument("--csv-row", help="one CSV data line of an impressions span")
     impression.add_argument("--json", help="a JSON object of column values, or @FILE")
     predict.add_argument(
-        "--csv_header",
-        help="comma-separated column names of --csv_row (default: the config's CSV columns)",
+        "--csv-header",
+        help="comma-separated column names of --csv-row (default: the config's CSV columns)",
     )
     endpoint = predict.add_mutually_exclusive_group()
     endpoint.add_argument(
-        "--rest_url",
+        "--rest-url",
         help="REST endpoint, e.g. http://127.0.0.1:8501 "
         "(default: the config's serving host and REST port)",
     )
-    endpoint.add_argument("--grpc_target", help="gRPC endpoint, e.g. 127.0.0.1:8500")
+    endpoint.add_argument("--grpc-target", help="gRPC endpoint, e.g. 127.0.0.1:8500")
     predict.add_argument("--config", help="clickpipe config TOML (default: built-in)")
-    predict.add_argument("--model_name", help="model name (default: serving.model_name)")
+    predict.add_argument("--model-name", help="model name (default: serving.model_name)")
     predict.add_argument(
-        "--signature_name",
+        "--signature-name",
         default="serving_default",
         help="signature to call: one taking serialized tf.Examples, or one input per "
         "raw feature such as predict_raw (default: serving_default)",
     )
     version = predict.add_mutually_exclusive_group()
-    version.add_argument("--model_version", type=int, help="a specific version (default: latest)")
-    version.add_argument("--version_label", help="a version label such as stable")
+    version.add_argument("--model-version", type=int, help="a specific version (default: latest)")
+    version.add_argument("--version-label", help="a version label such as stable")
     predict.add_argument(
         "--source",
         help="dataset folder or gs:// prefix holding the creatives (default: dataset.source)",
@@ -186,21 +287,67 @@ def register(commands, group) -> None:
     predict.set_defaults(handler=_predict)
 
 
-def _server_from_args(args: argparse.Namespace):
-    from serving.server import ModelServer, ServerOptions
-    from serving.server_config import (
-        BatchingOptions,
-        read_batching_parameters,
-        read_monitoring_config,
-    )
+def served_model(args: argparse.Namespace, config: ClickpipeConfig, environ: Mapping[str, str]) -> tuple[str, str]:
+    """The model name and base path to serve: flags, then the official image's environment
+    (`$MODEL_BASE_PATH/$MODEL_NAME`), then the config.
 
-    config = load_config(args.config)
+    Raises:
+        UserError: a local base path that is not a folder.
+        ConfigError: a model name TF Serving would not take.
+    """
+    named_by = "--model_name" if args.model_name else f"${MODEL_NAME_ENV}"
+    name = args.model_name or environ.get(MODEL_NAME_ENV) or None
+    # Checked as the config checks serving.model_name, and blamed on the flag or variable.
+    config = config.with_flags({named_by: ("serving.model_name", name)})
+    name = config.serving.model_name
+    if args.model_base_path:
+        base_path, given_as = args.model_base_path, "--model_base_path"
+    elif environ.get(MODEL_BASE_PATH_ENV):
+        base_path = f"{environ[MODEL_BASE_PATH_ENV].rstrip('/')}/{name}"
+        given_as = f"${MODEL_BASE_PATH_ENV}/<model name>"
+    else:
+        base_path, given_as = config.model_base_path, "the model base path"
+    if not base_path.startswith("gs://") and not Path(base_path).is_dir():
+        raise UserError(
+            f"{given_as} {base_path} is not a folder (it should hold numeric version "
+            "folders, e.g. 1/saved_model.pb)"
+        )
+    return name, base_path
+
+
+def _thread_pools(args: argparse.Namespace) -> tuple[int, int]:
+    """TensorFlow's (intra-op, inter-op) threads as TF Serving sets them; 0 lets TF choose."""
+    intra, inter = args.tensorflow_intra_op_parallelism, args.tensorflow_inter_op_parallelism
+    if args.tensorflow_session_parallelism:
+        if intra or inter:
+            raise UserError(
+                "give --tensorflow_session_parallelism or --tensorflow_intra_op_parallelism/"
+                "--tensorflow_inter_op_parallelism, not both"
+            )
+        return args.tensorflow_session_parallelism, args.tensorflow_session_parallelism
+    return intra, inter
+
+
+def server_options(args: argparse.Namespace, config: ClickpipeConfig):
+    """The `ServerOptions` of the flags; a flag not given keeps the server's default."""
+    from serving.server import ServerOptions
+    from serving.server_config import BatchingOptions, read_batching_parameters, read_monitoring_config
+
     batching = None
     if args.batching_parameters_file:
         batching = read_batching_parameters(args.batching_parameters_file)
     elif args.enable_batching:
         batching = BatchingOptions()
-    options = ServerOptions(
+    optional = (
+        "rest_api_num_threads",
+        "rest_api_timeout_in_ms",
+        "rest_api_max_connections",
+        "grpc_max_concurrent_rpcs",
+        "max_inflight_request_bytes",
+        "max_num_load_retries",
+        "load_retry_interval_micros",
+    )
+    return ServerOptions(
         host=args.host or config.serving.host,
         rest_api_host=args.rest_api_host,
         file_system_poll_wait_seconds=args.file_system_poll_wait_seconds,
@@ -219,38 +366,52 @@ def _server_from_args(args: argparse.Namespace):
         enable_model_warmup=args.enable_model_warmup,
         num_request_iterations_for_warmup=args.num_request_iterations_for_warmup,
         allow_version_labels_for_unavailable_models=args.allow_version_labels_for_unavailable_models,
-    )
-    ports = {
-        "grpc_port": config.serving.grpc_port if args.port is None else args.port,
-        "rest_port": config.serving.rest_port if args.rest_api_port is None else args.rest_api_port,
-    }
-    if args.model_config_file:
-        if args.model_base_path or args.model_name:
-            raise UserError("give --model_config_file or --model_name/--model_base_path, not both")
-        return ModelServer(model_config_file=args.model_config_file, options=options, **ports)
-    base_path = args.model_base_path or config.model_base_path
-    if not base_path.startswith("gs://") and not Path(base_path).is_dir():
-        raise UserError(
-            f"--model_base_path {base_path} is not a folder (it should hold numeric version "
-            "folders, e.g. 1/saved_model.pb)"
-        )
-    return ModelServer(
-        base_path, args.model_name or config.serving.model_name, options=options, **ports
+        **{name: getattr(args, name) for name in optional if getattr(args, name) is not None},
     )
 
 
 def _serve(args: argparse.Namespace) -> int:
-    prepare_tensorflow()
+    config = load_config(args.config)
+    # Checked before TensorFlow loads, so that a wrong path is refused at once.
+    if args.model_config_file and (args.model_base_path or args.model_name):
+        raise UserError("give --model_config_file or --model_name/--model_base_path, not both")
+    model = None if args.model_config_file else served_model(args, config, os.environ)
+    intra, inter = _thread_pools(args)
+    ignored = [flag for flag in NO_EFFECT_FLAGS if getattr(args, flag[2:]) is not None]
+    log_path = command_log(config.pipeline.home, "serve")
+    with quiet_libraries(log_path) as terminal:
+        # The server's own warnings (a version that fails to load) stay on the terminal.
+        warnings_handler = logging.StreamHandler(terminal)
+        warnings_handler.setLevel(logging.WARNING)
+        warnings_handler.setFormatter(_OneLine("clickpipe serve: "))
+        serving_log = logging.getLogger("clickpipe.serving")
+        serving_log.addHandler(warnings_handler)
+        try:
+            return _run_server(args, config, model, (intra, inter), ignored, log_path)
+        finally:
+            serving_log.removeHandler(warnings_handler)
+
+
+def _run_server(args, config, model, threads: tuple[int, int], ignored: list[str], log_path: Path) -> int:
     from serving.errors import ServingError
+    from serving.server import ModelServer
     from serving.server_config import ServingConfigError
 
-    if args.tensorflow_intra_op_parallelism or args.tensorflow_inter_op_parallelism:
+    if any(threads):
         import tensorflow as tf
 
-        tf.config.threading.set_intra_op_parallelism_threads(args.tensorflow_intra_op_parallelism)
-        tf.config.threading.set_inter_op_parallelism_threads(args.tensorflow_inter_op_parallelism)
+        tf.config.threading.set_intra_op_parallelism_threads(threads[0])
+        tf.config.threading.set_inter_op_parallelism_threads(threads[1])
+    ports = {
+        "grpc_port": config.serving.grpc_port if args.port is None else args.port,
+        "rest_port": config.serving.rest_port if args.rest_api_port is None else args.rest_api_port,
+    }
     try:
-        server = _server_from_args(args)
+        options = server_options(args, config)
+        if model is None:
+            server = ModelServer(model_config_file=args.model_config_file, options=options, **ports)
+        else:
+            server = ModelServer(model[1], model[0], options=options, **ports)
         server.start()
     except ServingConfigError as exc:
         raise UserError(str(exc)) from None
@@ -259,12 +420,15 @@ def _serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UserError(f"cannot listen on the requested ports: {exc}") from None
     stop = stop_requested()
+    if ignored:
+        print(f"clickpipe serve: {', '.join(ignored)}: accepted, no effect here (see --help)")
     for name in server.manager.model_names():
         states = ", ".join(
             f"v{s.version} {s.state.name}" + (f" ({s.error.message})" if s.error else "")
             for s in _statuses(server, name)
         )
         print(f"clickpipe serve: model {name}: {states or 'no versions yet (polling)'}")
+    print(f"clickpipe serve: logs in {log_path}")
     print(
         f"clickpipe serve: gRPC on {server.grpc_target}, REST on {server.rest_url}"
         + (
@@ -284,6 +448,17 @@ def _serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class _OneLine(logging.Formatter):
+    """A log record as one line after a prefix; tracebacks stay in the log file."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.prefix + (record.getMessage().splitlines() or [""])[0]
+
+
 def _statuses(server, name: str) -> list:
     from serving.errors import ServingError
 
@@ -294,7 +469,7 @@ def _statuses(server, name: str) -> list:
 
 
 def _impression(args: argparse.Namespace, registry, source: str):
-    """The impression of `--csv_row` or `--json` through the raw-row contract, with its images."""
+    """The impression of `--csv-row` or `--json` through the raw-row contract, with its images."""
     from trainer import rows
 
     if args.csv_row is not None:
@@ -360,14 +535,29 @@ def _text_or_b64(value):
 
 
 def _predict(args: argparse.Namespace) -> int:
-    prepare_tensorflow()
+    config = load_config(args.config)
+    model = args.model_name or config.serving.model_name
+    with quiet_libraries(command_log(config.pipeline.home, "predict")):
+        outputs = _predict_outputs(args, config, model)
+    print(
+        json.dumps(
+            {
+                "model": model,
+                "signature": args.signature_name,
+                "outputs": {key: _jsonable(value) for key, value in sorted(outputs.items())},
+            }
+        )
+    )
+    sys.stdout.flush()
+    return EXIT_OK
+
+
+def _predict_outputs(args: argparse.Namespace, config: ClickpipeConfig, model: str) -> dict:
     from serving.client import GrpcClient, RestClient, ServingClientError
     from trainer import rows
 
-    config = load_config(args.config)
     registry = config.registry()
     row, images = _impression(args, registry, args.source or config.dataset.source)
-    model = args.model_name or config.serving.model_name
     endpoint = (
         args.grpc_target
         or args.rest_url
@@ -398,21 +588,10 @@ def _predict(args: argparse.Namespace) -> int:
                     "of the config"
                 )
             inputs = {key: inputs[key] for key in signature.inputs}
-        outputs = client.predict(model, inputs, **call)
+        return client.predict(model, inputs, **call)
     except ServingClientError as exc:
         raise UserError(f"{endpoint}: {exc.message}") from None
     except OSError as exc:
         raise UserError(f"cannot reach {endpoint} ({exc}); is the server running?") from None
     finally:
         client.close()
-    print(
-        json.dumps(
-            {
-                "model": model,
-                "signature": args.signature_name,
-                "outputs": {key: _jsonable(value) for key, value in sorted(outputs.items())},
-            }
-        )
-    )
-    sys.stdout.flush()
-    return EXIT_OK

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from components.spans import is_month, span_of_month
-from pipeline.cli.common import EXIT_OK, UserError
+from pipeline.cli.common import EXIT_OK, UserError, command_log, quiet_libraries
 from pipeline.config import ClickpipeConfig, load_config
 
 # `clickpipe monitor` found anomalies or skew beyond a threshold: a scheduler should alert.
@@ -55,11 +55,10 @@ def register(commands, group) -> None:
     monitor.set_defaults(handler=_monitor)
 
 
-def _config(args: argparse.Namespace) -> ClickpipeConfig:
+def _config(args: argparse.Namespace, span_flag: str) -> ClickpipeConfig:
     if not is_month(args.span):
-        raise UserError(f"span {args.span!r}: use a month like 2026-10")
-    config = load_config(args.config)
-    return config.with_overrides(pipeline={"home": args.home}) if args.home else config
+        raise UserError(f"{span_flag} {args.span!r}: use a month like 2026-10")
+    return load_config(args.config).with_flags({"--home": ("pipeline.home", args.home)})
 
 
 def _statistics_from_metadata(config: ClickpipeConfig, span: int) -> str:
@@ -112,7 +111,12 @@ def _load_statistics(args: argparse.Namespace, config: ClickpipeConfig) -> tuple
 
 
 def _infer(args: argparse.Namespace) -> int:
-    config = _config(args)
+    config = _config(args, "SPAN")
+    with quiet_libraries(command_log(config.pipeline.home, "schema")):
+        return _propose(args, config)
+
+
+def _propose(args: argparse.Namespace, config: ClickpipeConfig) -> int:
     from components.validate import proposal
     from components.validate.executor import read_schema
     from pipeline.validation import schema_file
@@ -138,7 +142,12 @@ def _infer(args: argparse.Namespace) -> int:
 
 
 def _monitor(args: argparse.Namespace) -> int:
-    config = _config(args)
+    config = _config(args, "--span")
+    with quiet_libraries(command_log(config.pipeline.home, "monitor")):
+        return _compare_requests(args, config)
+
+
+def _compare_requests(args: argparse.Namespace, config: ClickpipeConfig) -> int:
     from components.validate import checks, report
     from components.validate.comparators import DRIFT_SPLIT
     from components.validate.executor import read_schema

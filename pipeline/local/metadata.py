@@ -72,3 +72,34 @@ def custom_property(artifact: Artifact, name: str, default=None):
     value = artifact.custom_properties[name]
     kind = value.WhichOneof("value")
     return getattr(value, kind) if kind else default
+
+
+ABANDONED_PROPERTY = "clickpipe_abandoned"
+_UNFINISHED = (Execution.NEW, Execution.RUNNING)
+
+
+def abandon_unfinished(store: metadata_store.MetadataStore, pipeline_name: str) -> list[str]:
+    """Marks every execution of the pipeline left NEW or RUNNING as CANCELED, abandoned.
+
+    Call only while no run of the pipeline is alive (the local runner holds the home's lock):
+    an unfinished execution then belongs to a run that was killed (`kill -9`, a lost machine)
+    and will never finish; left RUNNING it would look like work in progress forever.
+
+    Returns:
+        The node ids of the executions marked, in id order (one per execution).
+    """
+    marked = []
+    prefix = f"{pipeline_name}."
+    for context in store.get_contexts_by_type("node"):
+        if not context.name.startswith(prefix):
+            continue
+        for execution in store.get_executions_by_context(context.id):
+            if execution.last_known_state not in _UNFINISHED:
+                continue
+            execution.last_known_state = Execution.CANCELED
+            execution.custom_properties[ABANDONED_PROPERTY].string_value = (
+                "its run ended without finishing it (the process was killed); marked by the next run"
+            )
+            store.put_executions([execution])
+            marked.append((execution.id, context.name.removeprefix(prefix)))
+    return [node_id for _, node_id in sorted(marked)]

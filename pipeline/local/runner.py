@@ -1,15 +1,18 @@
 """Runs the pipeline on this machine with TFX's LocalDagRunner, showing progress per component.
 
 absl, TensorFlow and Beam logs go to a log file under the pipeline home; the terminal shows one
-line per component (running / cached / done / failed, with durations) and the run summary.
+line per component (running / cached / done / failed, with durations; on a terminal the running
+line counts its elapsed time) and the run summary.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +28,8 @@ from pipeline.config import ClickpipeConfig
 _RUNNING = "Component %s is running."
 _FINISHED = "Component %s is finished."
 _CACHED = "A cached execution %d is used."
+# Held by the run using a pipeline home (see `home_lock`).
+RUN_LOCK = ".run.lock"
 
 
 @dataclass
@@ -88,11 +93,95 @@ class ProgressHandler(logging.Handler):
 
 
 def print_progress(node: NodeProgress) -> None:
-    """The default progress printer: one line per state change."""
-    if node.status == "running":
-        print(f"  {node.node_id:<22} running", flush=True)
-    else:
-        print(f"  {node.node_id:<22} {node.status:<7} {node.seconds:6.1f} s", flush=True)
+    """A plain progress printer: one line per state change, to stdout."""
+    ProgressPrinter(sys.stdout, live=False)(node)
+
+
+def elapsed_text(seconds: float) -> str:
+    """Elapsed time as a clock: ``0:07``, ``11:02``, ``1:02:03``."""
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class ProgressPrinter:
+    """Prints component progress, one line per state change.
+
+    Live (on a terminal), the running component's line also shows its elapsed time, rewritten
+    in place every `interval` seconds, so a long step visibly moves; in a file or a pipe each
+    state change stays one plain line.
+
+    Args:
+        stream: where to print.
+        live: rewrite the running line in place; default: when `stream` is a terminal.
+        interval: seconds between rewrites.
+        clock: the time source (seconds).
+    """
+
+    _CLEAR_TO_END = "\x1b[K"
+
+    def __init__(
+        self,
+        stream: TextIO,
+        *,
+        live: bool | None = None,
+        interval: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.stream = stream
+        self.live = stream.isatty() if live is None else live
+        self._interval = interval
+        self._clock = clock
+        self._running: NodeProgress | None = None
+        self._started = 0.0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+
+    def __call__(self, node: NodeProgress) -> None:
+        with self._lock:
+            if node.status == "running":
+                self._running, self._started = node, self._clock()
+                if self.live:
+                    self._write_running()
+                    self._start_ticker()
+                else:
+                    self.stream.write(f"  {node.node_id:<22} running\n")
+            else:
+                self._running = None
+                start, end = ("\r", self._CLEAR_TO_END + "\n") if self.live else ("", "\n")
+                self.stream.write(f"{start}  {node.node_id:<22} {node.status:<7} {node.seconds:6.1f} s{end}")
+            self.stream.flush()
+
+    def tick(self) -> None:
+        """Rewrites the running line with its elapsed time (live only)."""
+        with self._lock:
+            if self.live and self._running is not None:
+                self._write_running()
+                self.stream.flush()
+
+    def close(self) -> None:
+        """Stops the rewrites; ends a running line that was left open (e.g. on Ctrl-C)."""
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join()
+        with self._lock:
+            if self.live and self._running is not None:
+                self.stream.write("\n")
+                self.stream.flush()
+
+    def _write_running(self) -> None:
+        elapsed = elapsed_text(self._clock() - self._started)
+        self.stream.write(f"\r  {self._running.node_id:<22} running {elapsed:>7}{self._CLEAR_TO_END}")
+
+    def _start_ticker(self) -> None:
+        if self._ticker is None:
+            self._ticker = threading.Thread(target=self._tick_until_closed, name="progress", daemon=True)
+            self._ticker.start()
+
+    def _tick_until_closed(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.tick()
 
 
 @contextlib.contextmanager
@@ -150,15 +239,63 @@ def _to_terminal(terminal: TextIO, on_event: Callable[[NodeProgress], None]) -> 
     return call
 
 
+class HomeInUse(RuntimeError):
+    """Another run is using the pipeline home; the message names its process."""
+
+
+@contextlib.contextmanager
+def home_lock(home: str) -> Iterator[None]:
+    """Holds `<home>/.run.lock` for one run. The kernel frees it when the process ends, even
+    on `kill -9`, so a held lock always means a live run.
+
+    Raises:
+        HomeInUse: another process holds it.
+    """
+    path = Path(home) / RUN_LOCK
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise HomeInUse(
+                f"another clickpipe run (pid {holder}) is using {home}; wait for it to end or give another --home"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def abandon_interrupted(config: ClickpipeConfig) -> list[str]:
+    """Marks the executions a killed run left unfinished in ML Metadata as abandoned (hold the
+    home's lock first); returns their node ids."""
+    if not Path(config.pipeline.metadata_path).is_file():
+        return []
+    from pipeline.local import metadata
+
+    return metadata.abandon_unfinished(metadata.open_store(config.pipeline.metadata_path), config.pipeline.name)
+
+
 def run_local(
     config: ClickpipeConfig,
-    on_event: Callable[[NodeProgress], None] = print_progress,
+    on_event: Callable[[NodeProgress], None] | None = None,
 ) -> RunOutcome:
     """Runs the pipeline once with LocalDagRunner on the config's span.
 
+    Before TFX starts it takes the home's lock, marks what a killed earlier run left RUNNING
+    in ML Metadata as abandoned, resolves the span and runs the pre-flight checks
+    (`pipeline.local.preflight`).
+
     Args:
         config: the validated config; `dataset.span` may be "latest".
-        on_event: called on every component state change.
+        on_event: called on every component state change; default: a `ProgressPrinter` on
+            the terminal.
 
     Returns:
         What ran, how long it took, and the error if a component failed; read the run's
@@ -166,11 +303,34 @@ def run_local(
 
     Raises:
         components.ingest.spans.SpanError: the source, prefix or span does not exist.
+        HomeInUse: another run is using the pipeline home.
+        pipeline.local.preflight.PreflightError: the config does not fit the span's rows or
+            the schema file.
     """
-    from components.ingest.spans import resolve_spans
+    with home_lock(config.pipeline.home):
+        abandoned = abandon_interrupted(config)
+        if abandoned:
+            print(
+                f"  marked {len(abandoned)} unfinished execution(s) of an interrupted run as abandoned: "
+                f"{', '.join(abandoned)}",
+                flush=True,
+            )
+        return _run_locked(config, on_event)
+
+
+def _run_locked(config: ClickpipeConfig, on_event: Callable[[NodeProgress], None] | None) -> RunOutcome:
+    from components.ingest.spans import SpanError, resolve_spans
+    from components.ingest.storage import StorageError, open_storage
+    from pipeline.local import preflight
 
     dataset = config.dataset
-    selection = resolve_spans(dataset.source, dataset.impressions_pattern, dataset.span, dataset.window)
+    try:
+        storage = open_storage(dataset.source)
+    except StorageError as exc:
+        raise SpanError(str(exc)) from None
+    selection = resolve_spans(dataset.source, dataset.impressions_pattern, dataset.span, dataset.window, storage)
+    preflight.check_schema(config)
+    preflight.check_rows(config, storage, selection)
     span = selection.months[-1]
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     log_path = Path(config.pipeline.logs_dir) / f"run-{span}-{stamp}.log"
@@ -186,7 +346,8 @@ def run_local(
 
         target = RunTarget.local(config, span=span, span_files=selection.fingerprint)
         pipeline = create_pipeline(config, target)
-        handler = ProgressHandler(_to_terminal(terminal, on_event))
+        printer = ProgressPrinter(terminal) if on_event is None else None
+        handler = ProgressHandler(printer or _to_terminal(terminal, on_event))
         absl_logger.addHandler(handler)
         try:
             tfx.orchestration.LocalDagRunner().run(pipeline)
@@ -196,5 +357,7 @@ def run_local(
             outcome.error = f"{type(exc).__name__}: {exc}"
         finally:
             absl_logger.removeHandler(handler)
+            if printer is not None:
+                printer.close()
         outcome.nodes = handler.nodes
     return outcome

@@ -46,8 +46,11 @@ def test_local_storage_is_allowed_only_when_asked_for(config):
 
 
 def test_the_built_in_config_is_not_ready_for_kubeflow():
+    ready_image = load_config().with_overrides(kubeflow={"image": "europe-docker.pkg.dev/p/ml/clickpipe:1"})
+    with pytest.raises(CompileError, match=r"^kubeflow.pipeline_root = .* placeholder YOUR_BUCKET"):
+        check_config(ready_image)
     with pytest.raises(CompileError, match=r"^dataset.source = 'demo-data' in \(built-in"):
-        check_config(load_config())
+        check_config(ready_image.with_overrides(kubeflow={"pipeline_root": "gs://b/root"}))
 
 
 def test_empty_image_is_refused(config):
@@ -57,3 +60,20 @@ def test_empty_image_is_refused(config):
 
 def test_spec_goes_to_the_compile_dir_named_after_the_pipeline(config):
     assert str(default_output(config)) == "build/kubeflow/clickpipe.yaml"
+
+
+def test_the_built_in_placeholders_are_refused_by_key():
+    with pytest.raises(CompileError) as error:
+        check_config(load_config())
+
+    assert str(error.value) == (
+        "kubeflow.image = 'gcr.io/YOUR_PROJECT/clickpipe:0.1.0' in (built-in default.toml) still holds the "
+        "placeholder YOUR_PROJECT; replace it with your own project"
+    )
+
+
+def test_a_placeholder_bucket_is_refused_even_when_local_paths_are_allowed(config):
+    placeholder = config.with_overrides(kubeflow={"pipeline_root": "gs://YOUR_BUCKET/clickpipe/pipeline-root"})
+
+    with pytest.raises(CompileError, match=r"^kubeflow.pipeline_root = .* placeholder YOUR_BUCKET; replace it"):
+        check_config(placeholder, require_buckets=False)

@@ -260,3 +260,57 @@ def test_missing_package_file(config_file, tmp_path, capsys):
     assert _one_error_line(capsys) == (
         f"clickpipe: --package {missing}: no such file (run `clickpipe kfp compile` first)"
     )
+
+
+def _requests_with(kfp_server, header: str) -> set[str]:
+    return {request.headers.get(header, "") for request in kfp_server.requests}
+
+
+def test_the_token_comes_from_the_environment_out_of_sight_of_ps(kfp_server, config_file, capsys, monkeypatch):
+    kfp_server.add_experiment("clickpipe")
+    monkeypatch.setenv("KFP_EXISTING_TOKEN", "t0ken")
+
+    assert main(["kfp", "runs", "--config", str(config_file)]) == 0
+
+    assert _requests_with(kfp_server, "authorization") == {"Bearer t0ken"}
+    assert capsys.readouterr().err == ""
+
+
+def test_the_token_and_cookies_come_from_files(kfp_server, config_file, tmp_path, capsys):
+    kfp_server.add_experiment("clickpipe")
+    (tmp_path / "token").write_text("t0ken\n")
+    (tmp_path / "cookies").write_text("authservice_session=abc\n")
+    files = ["--existing-token-file", str(tmp_path / "token"), "--cookies-file", str(tmp_path / "cookies")]
+
+    assert main(["kfp", "runs", "--config", str(config_file), *files]) == 0
+
+    assert _requests_with(kfp_server, "authorization") == {"Bearer t0ken"}
+    assert _requests_with(kfp_server, "cookie") == {"authservice_session=abc"}
+    assert capsys.readouterr().err == ""
+
+
+def test_a_token_on_the_command_line_still_works_with_a_warning(kfp_server, config_file, capsys, monkeypatch):
+    kfp_server.add_experiment("clickpipe")
+    monkeypatch.setenv("KFP_EXISTING_TOKEN", "from-env")
+
+    assert main(["kfp", "runs", "--config", str(config_file), "--existing-token", "t0ken"]) == 0
+
+    assert _requests_with(kfp_server, "authorization") == {"Bearer t0ken"}
+    assert capsys.readouterr().err == (
+        "clickpipe: warning: --existing-token on the command line is visible to other users (ps, /proc); "
+        "use $KFP_EXISTING_TOKEN or --existing-token-file\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--existing-token", "a", "--existing-token-file", "f"], "give --existing-token or --existing-token-file"),
+        (["--existing-token-file", "/no/such/token"], "--existing-token-file /no/such/token: No such file"),
+    ],
+)
+def test_a_bad_credential_option_is_one_line_and_sends_nothing(kfp_server, config_file, capsys, extra, message):
+    assert main(["kfp", "runs", "--config", str(config_file), *extra]) == 1
+
+    assert _one_error_line(capsys).startswith(f"clickpipe: {message}")
+    assert kfp_server.requests == []

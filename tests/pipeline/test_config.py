@@ -1,5 +1,6 @@
 """The typed config: the default loads, and every user mistake names the key and the file."""
 
+import re
 from importlib import resources
 
 import pytest
@@ -42,7 +43,93 @@ def test_unknown_key_is_named_with_the_file(tmp_path):
     with pytest.raises(ConfigError) as error:
         load_config(path)
     assert str(path) in str(error.value)
-    assert "training.epoch: unknown key" in str(error.value)
+    assert "training.epoch: unknown key (did you mean epochs?)" in str(error.value)
+
+
+def test_an_unknown_key_far_from_any_is_only_named(tmp_path):
+    with pytest.raises(ConfigError) as error:
+        load_config(_write(tmp_path, "[serving]\nflux_capacitor = 1\n"))
+    assert str(error.value).endswith("serving.flux_capacitor: unknown key (remove it or check the spelling)")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[trainig]\nepochs = 2\n", "trainig: unknown key (did you mean training?)"),
+        (
+            '[[dataset.features]]\nname = "a"\nknd = "numeric"\n',
+            "dataset.features.0.knd: unknown key (did you mean kind?)",
+        ),
+    ],
+)
+def test_unknown_keys_are_matched_in_their_own_section(tmp_path, text, expected):
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        load_config(_write(tmp_path, text))
+
+
+def test_a_partial_file_is_laid_over_the_defaults(tmp_path):
+    path = _write(
+        tmp_path,
+        '[dataset]\nsource = "gs://b/ads"\n\n[kubeflow]\nimage = "europe-docker.pkg.dev/p/ml/clickpipe:1"\n',
+    )
+
+    config = load_config(path)
+
+    assert config.dataset.source == "gs://b/ads"
+    assert config.kubeflow.image == "europe-docker.pkg.dev/p/ml/clickpipe:1"
+    # Keys the file leaves out keep their defaults, the feature list included.
+    assert config.dataset.features == load_config().dataset.features
+    assert config.kubeflow.experiment == "clickpipe" and config.training.epochs == load_config().training.epochs
+
+
+def test_a_dataset_with_its_own_features_inherits_nothing_from_the_ad_click_one(tmp_path):
+    text = '[dataset]\nlabel = "bought"\n\n[[dataset.features]]\nname = "a"\nkind = "categorical"\n'
+
+    config = load_config(_write(tmp_path, text))
+
+    assert [f.name for f in config.dataset.features] == ["a"]
+    assert (config.dataset.crosses, config.dataset.slices) == ([], [])
+    assert config.dataset.label == "bought"
+    # Other sections still come from the defaults.
+    assert config.training == load_config().training
+
+
+def test_an_array_in_the_file_replaces_the_default_whole(tmp_path):
+    config = load_config(_write(tmp_path, '[dataset]\nslices = [["device_type"]]\n'))
+
+    assert config.dataset.slices == [["device_type"]]
+    assert config.dataset.crosses == load_config().dataset.crosses
+
+
+def test_a_file_is_checked_together_with_the_defaults_it_lies_over(tmp_path):
+    path = _write(tmp_path, '[evaluation]\nslice_thresholds = [{slice = ["region"], min_auc = 0.5}]\n')
+
+    with pytest.raises(ConfigError, match=r"slice \['region'\] is not in dataset.slices"):
+        load_config(path)
+    path = _write(tmp_path, '[evaluation]\nslice_thresholds = [{slice = ["device_type"], min_auc = 0.5}]\n')
+    assert load_config(path).evaluation.slice_thresholds[0].min_auc == 0.5
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("enable_cache = true", 'enable_cache = "yes"', "enable_cache: Input should be a valid boolean (got 'yes')"),
+        ("epochs = 6", 'epochs = "6"', "training.epochs: Input should be a valid integer (got '6')"),
+        ("epochs = 6", "epochs = 6.5", "training.epochs: Input should be a valid integer"),
+        ("window = 1", "window = true", "dataset.window: Input should be a valid integer (got True)"),
+    ],
+)
+def test_values_are_taken_only_in_their_own_type(tmp_path, old, new, expected):
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        load_config(_write(tmp_path, DEFAULT_TOML.replace(old, new)))
+
+
+@pytest.mark.parametrize("column", ["bid_price", "impression_id", "timestamp"])
+def test_the_label_cannot_be_a_feature_or_a_row_key(tmp_path, column):
+    path = _write(tmp_path, f'[dataset]\nlabel = "{column}"\n')
+    expected = rf"dataset: label '{column}' is also .*point dataset\.label at the 0/1 column"
+    with pytest.raises(ConfigError, match=expected):
+        load_config(path)
 
 
 def test_wrong_type_is_named(tmp_path):
@@ -59,17 +146,33 @@ def test_missing_key_is_named(tmp_path):
 
 def test_slice_on_an_unknown_feature_is_refused(tmp_path):
     text = DEFAULT_TOML.replace('slices = [["device_type"]', 'slices = [["browser"]')
-    with pytest.raises(ConfigError, match="dataset: .*unknown features: browser"):
+    with pytest.raises(ConfigError, match=r"dataset\.slices: names features not in dataset\.features: browser$"):
         load_config(_write(tmp_path, text))
 
 
 def test_bad_span_and_bad_toml_and_missing_file(tmp_path):
-    with pytest.raises(ConfigError, match=r"dataset\.span: .*2026-10"):
+    with pytest.raises(ConfigError, match=r"dataset\.span: 'October' is not a span: .*2026-10"):
         load_config(_write(tmp_path, DEFAULT_TOML.replace('span = "latest"', 'span = "October"')))
     with pytest.raises(ConfigError, match="is not valid TOML"):
         load_config(_write(tmp_path, "[dataset\n"))
     with pytest.raises(ConfigError, match="cannot read config .*nowhere.toml"):
         load_config(tmp_path / "nowhere.toml")
+
+
+def test_a_flag_value_is_blamed_on_the_flag_not_the_config():
+    with pytest.raises(ConfigError) as error:
+        load_config().with_flags({"--span": ("dataset.span", "2026/10"), "--home": ("pipeline.home", None)})
+
+    assert str(error.value) == "--span: '2026/10' is not a span: use 'latest' or a month like 2026-10"
+
+
+def test_flags_set_keys_and_unset_flags_change_nothing():
+    config = load_config()
+
+    assert config.with_flags({"--home": ("pipeline.home", None)}) is config
+    assert config.with_flags({"--home": ("pipeline.home", "/h")}).pipeline.home == "/h"
+    with pytest.raises(ConfigError, match=r"^--window 0: Input should be greater than or equal to 1$"):
+        config.with_flags({"--window": ("dataset.window", 0)})
 
 
 def test_overrides_are_validated():

@@ -90,7 +90,8 @@ def test_resolve_model_accepts_versions_savedmodels_and_model_artifacts(tmp_path
         models.resolve_model("7", str(tmp_path / "serving"))
 
 
-def make_metadata(path, examples_by_months):
+def make_metadata(path, examples_by_months, state="LIVE"):
+    """Examples artifacts as TFX records them: LIVE once published, PENDING while being written."""
     from ml_metadata.metadata_store import metadata_store
     from ml_metadata.proto import metadata_store_pb2
 
@@ -100,9 +101,18 @@ def make_metadata(path, examples_by_months):
     store = metadata_store.MetadataStore(config)
     type_id = store.put_artifact_type(metadata_store_pb2.ArtifactType(name="Examples"))
     for months, uri in examples_by_months:
-        artifact = metadata_store_pb2.Artifact(type_id=type_id, uri=uri)
+        artifact = metadata_store_pb2.Artifact(
+            type_id=type_id, uri=uri, state=metadata_store_pb2.Artifact.State.Value(state)
+        )
         artifact.custom_properties["span_months"].string_value = months
         store.put_artifacts([artifact])
+
+
+def test_resolve_data_skips_examples_a_killed_run_left_half_written(tmp_path):
+    make_metadata(tmp_path / "m.sqlite", [("2026-10", "/a/published")])
+    make_metadata(tmp_path / "m.sqlite", [("2026-10", "/a/killed-while-writing")], state="PENDING")
+
+    assert models.resolve_data("2026-10", str(tmp_path / "m.sqlite")).pattern == "/a/published/Split-eval/*"
 
 
 def test_resolve_data_finds_the_newest_examples_of_a_span(tmp_path):

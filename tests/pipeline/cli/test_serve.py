@@ -160,30 +160,40 @@ def test_serve_rejects_a_missing_base_path_and_a_bad_config_file(tmp_path, capsy
 
 
 def test_serve_runs_until_sigterm(conformance_base, tmp_path):
-    shutil.copytree(conformance_base, tmp_path / "m")
+    """Served as the official image is started (MODEL_NAME, MODEL_BASE_PATH); library logs go
+    to the home's serve.log, and the terminal gets clickpipe's lines only."""
+    shutil.copytree(conformance_base, tmp_path / "models" / "m")
     monitoring = tmp_path / "monitoring.config"
     monitoring.write_text("prometheus_config { enable: true }")
+    home = tmp_path / "home.toml"
+    home.write_text(f'[pipeline]\nhome = "{tmp_path / "home"}"\n')
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
     process = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "pipeline.cli",
             "serve",
-            "--model_base_path",
-            str(tmp_path / "m"),
-            "--model_name",
-            "m",
+            "--config",
+            str(home),
             "--port",
             "0",
             "--rest_api_port=0",
+            "--rest_api_num_threads=2",
+            "--rest_api_timeout_in_ms=5000",
             "--enable_batching=true",
             f"--monitoring_config_file={monitoring}",
         ],
-        cwd=REPO,
+        cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env={
+            **environment,
+            "PYTHONPATH": str(REPO),
+            "MODEL_NAME": "m",
+            "MODEL_BASE_PATH": str(tmp_path / "models"),
+        },
     )
     try:
         lines = []
@@ -192,11 +202,14 @@ def test_serve_runs_until_sigterm(conformance_base, tmp_path):
             if "Ctrl-C to stop" in line:
                 break
         assert "model m: v2 AVAILABLE" in "".join(lines)
+        assert f"logs in {tmp_path / 'home' / 'logs' / 'serve.log'}" in "".join(lines)
         rest_url = re.search(r"REST on (http://127\.0\.0\.1:\d+)", lines[-1]).group(1)
         assert RestClient(rest_url).status("m")[0]["state"] == "AVAILABLE"
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=120) == 0
         assert "stopped" in process.stdout.read()
+        assert process.stderr.read() == ""
+        assert "clickpipe serve --config" in (tmp_path / "home" / "logs" / "serve.log").read_text()
     finally:
         if process.poll() is None:
             process.kill()

@@ -62,7 +62,7 @@ def test_schema_infer_without_statistics_names_what_to_run(tmp_path, capsys):
 
 def test_schema_infer_rejects_a_bad_span(capsys):
     assert cli.main(["schema", "infer", "2026-13"]) == EXIT_FAILED
-    assert capsys.readouterr().err.strip() == "clickpipe: span '2026-13': use a month like 2026-10"
+    assert capsys.readouterr().err.strip() == "clickpipe: SPAN '2026-13': use a month like 2026-10"
 
 
 def test_monitor_without_validated_training_statistics_is_a_clear_error(tmp_path, capsys):

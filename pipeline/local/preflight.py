@@ -1,0 +1,153 @@
+"""Checks a local run makes before TFX starts, for mistakes that would otherwise fail minutes in.
+
+- The curated schema (`validation.schema_file`) exists and parses; ImportSchema would fail on it.
+- The span's first file has every column the config names, and its first rows go through the
+  raw-row contract (`trainer.rows.RowParser`) with their creatives: a label or feature pointing
+  at the wrong column rejects nearly every row, which ingestion would quarantine.
+
+Dirty rows are ingestion's business (the quarantine and its cap); only a reason shared by most
+sampled rows, which points at the config rather than the data, stops the run here.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from pathlib import Path
+
+from components.ingest.spans import SpanSelection
+from components.ingest.storage import Storage, StorageError, open_storage
+from pipeline import validation
+from pipeline.config import ClickpipeConfig
+from trainer import rows
+from trainer.features import FeatureRegistry, Kind
+
+SAMPLE_ROWS = 200
+SAMPLE_BYTES = 1024 * 1024
+# Creatives are read for this many sampled rows only (each may be a bucket read).
+SAMPLE_CREATIVES = 20
+# A reason shared by more than this share of the sampled rows is the config's, not the data's.
+MOST = 0.5
+
+
+class PreflightError(ValueError):
+    """The config does not fit the data or the schema; the message names the key to fix."""
+
+
+def check_schema(config: ClickpipeConfig) -> None:
+    """The curated schema file exists and is a `Schema` text proto.
+
+    Raises:
+        PreflightError: naming `validation.schema_file`.
+    """
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    path = validation.schema_file(config)
+    key = f"validation.schema_file {path!r}" if config.validation.schema_file else f"the built-in schema {path}"
+    try:
+        if path.startswith("gs://"):
+            folder, _, name = path.rpartition("/")
+            data = open_storage(folder).read(name)
+        else:
+            data = Path(path).read_bytes() if Path(path).is_file() else None
+    except (OSError, StorageError) as exc:
+        raise PreflightError(f"{key}: cannot read it ({exc})") from None
+    if data is None:
+        raise PreflightError(f"{key}: no such file")
+    try:
+        text_format.Parse(data.decode("utf-8"), schema_pb2.Schema())
+    except (UnicodeDecodeError, text_format.ParseError) as exc:
+        raise PreflightError(f"{key} is not a Schema text proto: {exc}") from None
+
+
+def check_rows(config: ClickpipeConfig, storage: Storage, selection: SpanSelection) -> None:
+    """The first rows of the span's first file fit the config's columns, label and features.
+
+    Raises:
+        PreflightError: the header lacks a column the config names, or most sampled rows are
+            rejected for one reason; the message names the key to fix.
+    """
+    registry = config.registry()
+    info = next((info for info in selection.files if info.size), None)
+    if info is None:
+        return
+    chunk = next(iter(storage.read_chunks(info, chunk_bytes=SAMPLE_BYTES)), b"")
+    where = f"{storage.uri.rstrip('/')}/{info.name}"
+    reader = rows.Records([chunk])
+    records = iter(reader)
+    _, header_line = next(records, (0, None))
+    if header_line is None:
+        return
+    try:
+        header = rows.parse_header(header_line, registry, where)
+    except rows.HeaderError as exc:
+        raise PreflightError(f"{_keys_naming_missing(registry, header_line)}: {exc}") from None
+    parser = rows.RowParser(registry, header)
+    reader.width = parser.width
+    sample = [line for _, line in records if line.strip()]
+    # The chunk may end inside a row; that row is not a sample.
+    sample = sample[:-1] if len(chunk) == SAMPLE_BYTES else sample
+    results = [parser.parse(line) for line in sample[:SAMPLE_ROWS]]
+    fetched: dict[str, bytes | None] = {}
+
+    def fetch(relative: str) -> bytes | None:
+        if relative not in fetched:
+            fetched[relative] = storage.read(relative)
+        return fetched[relative]
+
+    for index, result in enumerate(results[:SAMPLE_CREATIVES]):
+        if isinstance(result, rows.ParsedRow):
+            images = rows.attach_images(result, fetch)
+            if isinstance(images, rows.Rejected):
+                results[index] = images
+    _stop_on_a_shared_reason(registry, [r for r in results if isinstance(r, rows.Rejected)], len(results), where)
+
+
+def _stop_on_a_shared_reason(registry: FeatureRegistry, rejected: list, sampled: int, where: str) -> None:
+    if not rejected:
+        return
+    by_cause = Counter(_cause(registry, r) for r in rejected)
+    (key, advice), count = by_cause.most_common(1)[0]
+    if count <= MOST * sampled:
+        return
+    example = next(r for r in rejected if _cause(registry, r) == (key, advice))
+    raise PreflightError(
+        f"{key}: {count} of the first {sampled} rows of {where} would be quarantined "
+        f"({example.reason}: {example.detail}); {advice}"
+    )
+
+
+def _cause(registry: FeatureRegistry, rejected: rows.Rejected) -> tuple[str, str]:
+    """The config key a rejection points at, and what to do about it."""
+    if rejected.reason in (rows.MISSING_CREATIVE, rows.UNDECODABLE_IMAGE):
+        names = ", ".join(f.name for f in registry.of_kind(Kind.IMAGE))
+        return f"dataset.features ({names})", "check the image feature's uri_template and source_column"
+    column = rejected.detail.split("=", 1)[0]
+    if column == registry.label:
+        return f"dataset.label {registry.label!r}", "point dataset.label at the 0/1 label column"
+    if rejected.detail == f"{registry.example_id} is empty":
+        return f"dataset.example_id {registry.example_id!r}", "point it at a column that is never empty"
+    for feature in registry.features:
+        if feature.name == column:
+            return f"dataset.features ({column}, kind {feature.kind.value})", "check the feature's kind and column"
+    return "dataset", "check that the files are CSV with one header line, as ingestion reads them"
+
+
+def _keys_naming_missing(registry: FeatureRegistry, header_line: bytes) -> str:
+    """The config keys naming a column the header lacks, e.g. `dataset.label 'clicked'`."""
+    try:
+        present = set(rows.split_fields(header_line.removeprefix(rows.UTF8_BOM).decode("utf-8")))
+    except (UnicodeDecodeError, csv.Error):
+        return "dataset"
+    present = {column.strip() for column in present}
+    keys = [
+        f"dataset.{key} {name!r}"
+        for key, name in (("label", registry.label), ("example_id", registry.example_id))
+        if name not in present
+    ]
+    if any(name not in present for name in registry.passthrough):
+        keys.append("dataset.passthrough")
+    if any(feature.csv_column not in present for feature in registry.features):
+        keys.append("dataset.features")
+    return ", ".join(keys) or "dataset"
