@@ -10,7 +10,8 @@ takes raw features and training and serving cannot drift apart:
   `text_max_tokens` ids where 0 means "no token";
 - image: the raw PNG/JPEG bytes decoded and resized to `image_size`, kept as the raw RGB bytes
   of the resized image (one uint8 per channel, `image_size`² × 3 bytes); the model scales
-  them (`trainer.model.Pixels`). A quarter of the bytes of float pixels in every transformed
+  them (`trainer.model.Pixels`). Each distinct creative of a batch is decoded once, in
+  Transform and in every serving signature alike. A quarter of the bytes of float pixels in every transformed
   example, which is what the trainer's input pipeline reads, decompresses and parses;
 - label: kept as int64 under its transformed name; its class counts are stored as a TFT
   vocabulary so training can start from the class prior.
@@ -126,8 +127,10 @@ def pixel_bytes(pixels: tf.Tensor) -> tf.Tensor:
 
 
 def _image(raw, feature: Feature, registry: FeatureRegistry) -> dict:
-    pixels = decode_image(_dense(raw, ""), registry.image_size)
-    return {transformed_name(feature.name): pixel_bytes(pixels)}
+    # Impressions repeat a few creatives: decode and pack each distinct one once per batch.
+    distinct, index = tf.unique(_dense(raw, ""))
+    packed = pixel_bytes(decode_image(distinct, registry.image_size))
+    return {transformed_name(feature.name): tf.gather(packed, index)}
 
 
 _TRANSFORMS = {
