@@ -47,7 +47,7 @@ def to_example(row: Mapping, registry: FeatureRegistry, *, with_label: bool = Tr
     parsed = rows.parse_mapping(registry, row, with_label=with_label)
     if isinstance(parsed, rows.Rejected):
         raise ValueError(f"row rejected ({parsed.reason}): {parsed.detail}")
-    images = rows.attach_images(parsed, lambda relative: None)
+    images = rows.row_images(parsed, lambda relative: None)
     if isinstance(images, rows.Rejected):
         raise ValueError(f"row rejected ({images.reason}): {images.detail}")
     return rows.build_example(parsed, images, with_label=with_label)

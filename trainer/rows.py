@@ -23,9 +23,8 @@ import csv
 import hashlib
 import io
 import json
-import re
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from trainer.features import FeatureRegistry, Kind
@@ -50,8 +49,10 @@ UTF8_BOM = b"\xef\xbb\xbf"
 # A quoted field may hold line breaks; a record spanning more lines than this has a stray quote.
 MAX_RECORD_LINES = 64
 # What a CSV number looks like; Python's float() also takes "nan", "inf" and "1_000".
-_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
-_INTEGER = re.compile(r"[+-]?\d{1,19}")
+# What a CSV number looks like (Python's float() also takes "nan", "inf" and "1_000").
+_NUMBER_PATTERN = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
+# The label 0 or 1 written as an integer of at most 19 digits ("-0" and "+01" included).
+_LABEL_PATTERN = r"^(?:[+-]?0{1,19}|\+?0{0,18}1)$"
 # A rejected value is quoted in the detail up to this many characters.
 _SHOWN = 40
 
@@ -187,24 +188,141 @@ def _shown(text: str) -> str:
     return repr(text if len(text) <= _SHOWN else text[:_SHOWN] + "...")
 
 
-def to_number(text: str, default: float) -> float | None:
-    """A CSV number as a float32-safe float; `default` when blank; None when not a number."""
-    stripped = text.strip()
-    if not stripped:
-        return default
-    if not _NUMBER.fullmatch(stripped):
-        return None
-    value = float(stripped)
-    return value if abs(value) <= FLOAT32_MAX else None
+@dataclass
+class Table:
+    """Rows of one file (or request) through the contract, column by column.
+
+    Attributes:
+        size: the records given.
+        rejected: position in the input → why that row is not model input.
+        kept: positions of the accepted rows, in input order.
+        example_ids: the accepted rows' example ids ("" where a request gave none).
+        values: per column or feature, the accepted rows' typed values (binary, float32, int64).
+        creatives: per image feature, the creative's path relative to the source, per accepted row.
+        images: per image feature, image bytes given inline, per accepted row.
+    """
+
+    size: int
+    rejected: dict[int, Rejected] = field(default_factory=dict)
+    kept: list[int] = field(default_factory=list)
+    example_ids: list[str] = field(default_factory=list)
+    values: dict = field(default_factory=dict)
+    creatives: dict = field(default_factory=dict)
+    images: dict = field(default_factory=dict)
+
+    def without(self, rejected: Mapping[int, Rejected]) -> Table:
+        """The table with more rows rejected, by their index among the accepted rows."""
+        if not rejected:
+            return self
+        import pyarrow as pa
+
+        keep = [i for i in range(len(self.kept)) if i not in rejected]
+        take = pa.array(keep, pa.int64())
+        return Table(
+            size=self.size,
+            rejected={**self.rejected, **{self.kept[i]: why for i, why in rejected.items()}},
+            kept=[self.kept[i] for i in keep],
+            example_ids=[self.example_ids[i] for i in keep],
+            values={name: column.take(take) for name, column in self.values.items()},
+            creatives={name: column.take(take) for name, column in self.creatives.items()},
+            images={name: column.take(take) for name, column in self.images.items()},
+        )
 
 
-def to_label(text: str) -> int | None:
-    """The label 0 or 1 written as an integer; None otherwise."""
-    stripped = text.strip()
-    if not _INTEGER.fullmatch(stripped):
-        return None
-    value = int(stripped)
-    return value if value in LABEL_VALUES else None
+def _typed(
+    registry: FeatureRegistry,
+    columns: Mapping[str, list[str]],
+    size: int,
+    with_label: bool,
+    inline: frozenset[str] = frozenset(),
+) -> Table:
+    """The contract's value rules, applied column by column; the first failing column names
+    the reason. Every path (files, requests, local rows) goes through here."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    bad = np.zeros(size, dtype=bool)
+    rejected: dict[int, Rejected] = {}
+
+    def refuse(mask, reason: str, detail) -> None:
+        for index in np.flatnonzero(np.asarray(mask, dtype=bool) & ~bad):
+            rejected[int(index)] = Rejected(reason, detail(int(index)))
+        bad[np.asarray(mask, dtype=bool)] = True
+
+    def strings(name: str):
+        return pa.array(columns[name], pa.string())
+
+    def blank(array):
+        return pc.equal(pc.utf8_trim_whitespace(array), "").to_numpy(zero_copy_only=False)
+
+    values, creatives = {}, {}
+    key = registry.example_id
+    if key in columns:
+        ids = strings(key)
+        refuse(blank(ids), BAD_VALUE_TYPE, lambda i: f"{key} is empty")
+        values[key] = ids.cast(pa.binary())
+    for name in registry.passthrough:
+        if name in columns:
+            values[name] = strings(name).cast(pa.binary())
+    for feature in registry.features:
+        if feature.kind is Kind.IMAGE:
+            if feature.name not in inline and feature.source_column in columns:
+                source = strings(feature.source_column)
+                refuse(blank(source), MISSING_CREATIVE, lambda i, c=feature.source_column: f"{c} is empty")
+                creatives[feature.name] = source
+            continue
+        texts = strings(feature.name)
+        if feature.kind is not Kind.NUMERIC:
+            values[feature.name] = texts.cast(pa.binary())
+            continue
+        trimmed = pc.utf8_trim_whitespace(texts)
+        empty = pc.equal(trimmed, "")
+        number = pc.match_substring_regex(trimmed, _NUMBER_PATTERN)
+        parsed = pc.cast(pc.if_else(number, pc.replace_substring_regex(trimmed, r"^\+", ""), "0"), pa.float64())
+        fits = pc.and_(number, pc.less_equal(pc.abs(parsed), FLOAT32_MAX))
+        column = columns[feature.name]
+        refuse(
+            pc.invert(pc.or_(empty, fits)).to_numpy(zero_copy_only=False),
+            BAD_VALUE_TYPE,
+            lambda i, f=feature.name, c=column: f"{f}={_shown(c[i])} is not a number a float32 can hold",
+        )
+        values[feature.name] = pc.if_else(empty, feature.default, pc.if_else(fits, parsed, 0.0)).cast(pa.float32())
+    if with_label:
+        label = pc.utf8_trim_whitespace(strings(registry.label))
+        column = columns[registry.label]
+        valid = pc.match_substring_regex(label, _LABEL_PATTERN)
+        refuse(
+            pc.invert(valid).to_numpy(zero_copy_only=False),
+            BAD_VALUE_TYPE,
+            lambda i: f"{registry.label}={_shown(column[i])} is not 0 or 1",
+        )
+        values[registry.label] = pc.cast(pc.ends_with(label, "1"), pa.int64())
+    keep = np.flatnonzero(~bad)
+    take = pa.array(keep, pa.int64())
+    ids = columns.get(key)
+    return Table(
+        size=size,
+        rejected=rejected,
+        kept=keep.tolist(),
+        example_ids=[ids[i] for i in keep] if ids is not None else [""] * len(keep),
+        values={name: column.take(take) for name, column in values.items()},
+        creatives={
+            feature.name: _creative_paths(creatives[feature.name].take(take), feature)
+            for feature in registry.of_kind(Kind.IMAGE)
+            if feature.name in creatives
+        },
+    )
+
+
+def _creative_paths(source, feature):
+    """Each row's creative path (`uri_template` filled in), formatted once per distinct value."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    distinct = pc.unique(source)
+    paths = pa.array([feature.uri_template.format(**{feature.source_column: v}) for v in distinct.to_pylist()])
+    return paths.take(pc.index_in(source, value_set=distinct))
 
 
 class RowParser:
@@ -221,19 +339,56 @@ class RowParser:
         self.header = header
         self.width = len(header)
         self.with_label = with_label
-        self._position = {name: index for index, name in enumerate(header)}
+        needed = set(registry.csv_columns)
+        self._columns = [(name, index) for index, name in enumerate(header) if name in needed]
+
+    def parse_records(self, records: Sequence[bytes]) -> Table:
+        """The typed table of many records; a record that is not CSV of the header's width is
+        rejected for that (never raises on bad input)."""
+        rejected, fields = {}, []
+        positions = []
+        for position, line in enumerate(records):
+            try:
+                row = split_fields(line.removeprefix(UTF8_BOM).decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                rejected[position] = Rejected(UNPARSEABLE_LINE, f"not UTF-8 at byte {exc.start}")
+                continue
+            except csv.Error as exc:
+                rejected[position] = Rejected(UNPARSEABLE_LINE, f"not CSV: {exc}")
+                continue
+            if len(row) != self.width:
+                rejected[position] = Rejected(WRONG_COLUMN_COUNT, f"{len(row)} columns, the header has {self.width}")
+                continue
+            fields.append(row)
+            positions.append(position)
+        columns = {name: [row[index] for row in fields] for name, index in self._columns}
+        table = _typed(self.registry, columns, len(fields), self.with_label)
+        return Table(
+            size=len(records),
+            rejected={**rejected, **{positions[i]: why for i, why in table.rejected.items()}},
+            kept=[positions[i] for i in table.kept],
+            example_ids=table.example_ids,
+            values=table.values,
+            creatives=table.creatives,
+        )
 
     def parse(self, line: bytes) -> ParsedRow | Rejected:
-        """A typed row, or why the record is rejected (never raises on bad input)."""
-        try:
-            fields = split_fields(line.removeprefix(UTF8_BOM).decode("utf-8"))
-        except UnicodeDecodeError as exc:
-            return Rejected(UNPARSEABLE_LINE, f"not UTF-8 at byte {exc.start}")
-        except csv.Error as exc:
-            return Rejected(UNPARSEABLE_LINE, f"not CSV: {exc}")
-        if len(fields) != self.width:
-            return Rejected(WRONG_COLUMN_COUNT, f"{len(fields)} columns, the header has {self.width}")
-        return parse_mapping(self.registry, dict(zip(self.header, fields, strict=True)), with_label=self.with_label)
+        """A typed row, or why the record is rejected."""
+        return _one(self.parse_records([line]))
+
+
+def _one(table: Table) -> ParsedRow | Rejected:
+    """The single row of a one-row table."""
+    if table.rejected:
+        return table.rejected[0]
+    row = ParsedRow(example_id=table.example_ids[0])
+    for name, column in table.values.items():
+        value = column[0].as_py()
+        row.values[name] = value
+        row.kinds[name] = BYTES if isinstance(value, bytes) else INT if isinstance(value, int) else FLOAT
+    row.creatives = {name: column[0].as_py() for name, column in table.creatives.items()}
+    row.images = {name: column[0].as_py() for name, column in table.images.items()}
+    return row
 
 
 def _text(value) -> str | None:
@@ -266,79 +421,54 @@ def inline_image(value) -> bytes | None:
 
 
 def parse_mapping(registry: FeatureRegistry, row: Mapping, *, with_label: bool = True) -> ParsedRow | Rejected:
-    """A typed row from raw values by column name (CSV fields, or a JSON impression).
+    """A typed row from raw values by column name (a JSON impression, or a local row).
 
     Values may be strings as in a CSV file, or JSON numbers and null; an image feature may be
     given inline under its own name (bytes or ``{"b64": ...}``) instead of by its source column.
     The example id and passthrough columns are optional when `with_label` is False (serving).
+    A missing column, or a value that is a JSON list or object, is refused before any value is
+    checked.
     """
-
-    def value_of(column: str) -> str | Rejected:
+    inline = {}
+    for feature in registry.of_kind(Kind.IMAGE):
+        try:
+            data = inline_image(row.get(feature.name))
+        except ValueError as exc:
+            return Rejected(UNDECODABLE_IMAGE, f"{feature.name}: {exc}")
+        if data is not None:
+            inline[feature.name] = data
+    optional = set() if with_label else {registry.example_id, *registry.passthrough}
+    columns = {}
+    for column in registry.csv_columns:
+        if column not in _columns_read(registry, inline, with_label):
+            continue
         if column not in row:
+            if column in optional:
+                continue
             return Rejected(BAD_VALUE_TYPE, f"no column {column!r}")
         text = _text(row[column])
         if text is None:
             return Rejected(BAD_VALUE_TYPE, f"{column}={_shown(str(row[column]))} is not a single value")
-        return text
+        columns[column] = [text]
+    table = _typed(registry, columns, 1, with_label, inline=frozenset(inline))
+    if not table.rejected:
+        import pyarrow as pa
 
-    parsed = ParsedRow(example_id="")
-    key = registry.example_id
-    if with_label or key in row:
-        example_id = value_of(key)
-        if isinstance(example_id, Rejected):
-            return example_id
-        if not example_id.strip():
-            return Rejected(BAD_VALUE_TYPE, f"{key} is empty")
-        parsed.example_id = example_id
-        parsed.values[key], parsed.kinds[key] = example_id.encode(), BYTES
-    for name in registry.passthrough:
-        if with_label or name in row:
-            text = value_of(name)
-            if isinstance(text, Rejected):
-                return text
-            parsed.values[name], parsed.kinds[name] = text.encode(), BYTES
-    for feature in registry.features:
-        if feature.kind is Kind.IMAGE:
-            rejected = _add_image(parsed, feature, row, value_of)
-            if rejected is not None:
-                return rejected
-            continue
-        text = value_of(feature.name)
-        if isinstance(text, Rejected):
-            return text
-        if feature.kind is Kind.NUMERIC:
-            number = to_number(text, feature.default)
-            if number is None:
-                return Rejected(BAD_VALUE_TYPE, f"{feature.name}={_shown(text)} is not a number a float32 can hold")
-            parsed.values[feature.name], parsed.kinds[feature.name] = number, FLOAT
-        else:
-            parsed.values[feature.name], parsed.kinds[feature.name] = text.encode(), BYTES
+        table.images = {name: pa.array([data], pa.binary()) for name, data in inline.items()}
+    return _one(table)
+
+
+def _columns_read(registry: FeatureRegistry, inline: Mapping[str, bytes], with_label: bool) -> set[str]:
+    """The columns a row must give: an image given inline needs no source column."""
+    used = {registry.example_id, *registry.passthrough}
     if with_label:
-        text = value_of(registry.label)
-        if isinstance(text, Rejected):
-            return text
-        label = to_label(text)
-        if label is None:
-            return Rejected(BAD_VALUE_TYPE, f"{registry.label}={_shown(text)} is not 0 or 1")
-        parsed.values[registry.label], parsed.kinds[registry.label] = label, INT
-    return parsed
-
-
-def _add_image(parsed: ParsedRow, feature, row: Mapping, value_of) -> Rejected | None:
-    try:
-        data = inline_image(row.get(feature.name))
-    except ValueError as exc:
-        return Rejected(UNDECODABLE_IMAGE, f"{feature.name}: {exc}")
-    if data is not None:
-        parsed.images[feature.name] = data
-        return None
-    source = value_of(feature.source_column)
-    if isinstance(source, Rejected):
-        return source
-    if not source.strip():
-        return Rejected(MISSING_CREATIVE, f"{feature.source_column} is empty")
-    parsed.creatives[feature.name] = feature.uri_template.format(**{feature.source_column: source})
-    return None
+        used.add(registry.label)
+    for feature in registry.features:
+        if feature.kind is not Kind.IMAGE:
+            used.add(feature.name)
+        elif feature.name not in inline:
+            used.add(feature.source_column)
+    return used
 
 
 def image_problem(data: bytes) -> str | None:
@@ -366,29 +496,67 @@ def check_creative(name: str, data: bytes | None) -> Rejected | None:
     return Rejected(UNDECODABLE_IMAGE, f"{name}: {problem}") if problem else None
 
 
-def attach_images(row: ParsedRow, fetch: Callable[[str], bytes | None]) -> dict[str, bytes] | Rejected:
-    """Every image of a row, checked: inline ones, and creatives read with `fetch`.
+def checked(fetch: Callable[[str], bytes | None]) -> Callable[[str], bytes | Rejected]:
+    """`fetch` (a creative by path; None if missing) with each creative checked (`check_creative`)."""
+
+    def creative(path: str) -> bytes | Rejected:
+        data = fetch(path)
+        return check_creative(path, data) or data
+
+    return creative
+
+
+def attach_images(table: Table, creative: Callable[[str], bytes | Rejected]) -> Table:
+    """The table with every image attached; the rows of an unusable creative rejected.
 
     Args:
-        row: a parsed row.
-        fetch: reads a creative by its path relative to the dataset source; None if missing.
+        table: parsed rows.
+        creative: a checked creative by its path relative to the dataset source: its bytes,
+            or why it cannot be used (see `checked`); called once per distinct creative.
 
     Returns:
-        Image bytes by feature name, or why the row cannot be used (`check_creative`).
+        The table with `images` holding each accepted row's image bytes; the rows of a missing
+        or undecodable creative (or inline image) move to `rejected`.
     """
-    images = {}
-    for name, data in row.images.items():
-        rejected = check_creative(name, data)
-        if rejected:
-            return rejected
-        images[name] = data
-    for name, relative in row.creatives.items():
-        data = fetch(relative)
-        rejected = check_creative(relative, data)
-        if rejected:
-            return rejected
-        images[name] = data
-    return images
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    rejected: dict[int, Rejected] = {}
+    for name, column in table.images.items():
+        for index, data in enumerate(column.to_pylist()):
+            if (why := check_creative(name, data)) is not None:
+                rejected.setdefault(index, why)
+    images = dict(table.images)
+    for name, paths in table.creatives.items():
+        distinct = pc.unique(paths)
+        found = [creative(path) for path in distinct.to_pylist()]
+        index = pc.index_in(paths, value_set=distinct)
+        for row, position in enumerate(index.to_pylist()):
+            if isinstance(found[position], Rejected):
+                rejected.setdefault(row, found[position])
+        data = [b"" if isinstance(item, Rejected) else item for item in found]
+        images[name] = pa.array(data, pa.binary()).take(index)
+    done = Table(
+        table.size, dict(table.rejected), list(table.kept), list(table.example_ids), dict(table.values), {}, images
+    )
+    return done.without(rejected)
+
+
+def row_images(row: ParsedRow, fetch: Callable[[str], bytes | None]) -> dict[str, bytes] | Rejected:
+    """One row's images, checked as `attach_images` checks a table's; or why it is rejected."""
+    import pyarrow as pa
+
+    table = Table(
+        1,
+        kept=[0],
+        example_ids=[row.example_id],
+        creatives={name: pa.array([path]) for name, path in row.creatives.items()},
+        images={name: pa.array([data], pa.binary()) for name, data in row.images.items()},
+    )
+    done = attach_images(table, checked(fetch))
+    if done.rejected:
+        return next(iter(done.rejected.values()))
+    return {name: column[0].as_py() for name, column in done.images.items()}
 
 
 def split_of(example_id: str, eval_percent: int) -> str:
@@ -397,8 +565,46 @@ def split_of(example_id: str, eval_percent: int) -> str:
     return EVAL if bucket < eval_percent else TRAIN
 
 
+def encode(table: Table, *, with_label: bool = True) -> list[bytes]:
+    """The serialized tf.Examples of the accepted rows, in order (one batch encoder call).
+
+    Image features hold the creative's file bytes; the label is kept only `with_label`
+    (serving requests leave it out).
+    """
+    import pyarrow as pa
+    from tfx_bsl.coders.example_coder import RecordBatchToExamplesEncoder
+
+    rows = len(table.kept)
+    offsets = pa.array(range(rows + 1), pa.int64())
+    columns, names = [], []
+    for name, column in {**table.values, **table.images}.items():
+        if column.type == pa.int64() and not with_label:
+            continue
+        values = column.cast(pa.large_binary()) if pa.types.is_binary(column.type) else column
+        columns.append(pa.LargeListArray.from_arrays(offsets, values))
+        names.append(name)
+    if not rows:
+        return []
+    return RecordBatchToExamplesEncoder().encode(pa.RecordBatch.from_arrays(columns, names))
+
+
+def _table_of(row: ParsedRow, images: Mapping[str, bytes] | None) -> Table:
+    import pyarrow as pa
+
+    types = {BYTES: pa.binary(), FLOAT: pa.float32(), INT: pa.int64()}
+    values = {name: pa.array([value], types[row.kinds[name]]) for name, value in row.values.items()}
+    all_images = {**row.images, **(images or {})}
+    return Table(
+        1,
+        kept=[0],
+        example_ids=[row.example_id],
+        values=values,
+        images={name: pa.array([data], pa.binary()) for name, data in all_images.items()},
+    )
+
+
 def build_example(row: ParsedRow, images: Mapping[str, bytes] | None = None, *, with_label: bool = True):
-    """The tf.Example of a parsed row; image features hold the creative's file bytes.
+    """The tf.Example of one parsed row, encoded as `encode` encodes a table.
 
     Args:
         row: a parsed row.
@@ -407,20 +613,8 @@ def build_example(row: ParsedRow, images: Mapping[str, bytes] | None = None, *, 
     """
     from tensorflow.core.example import example_pb2
 
-    example = example_pb2.Example()
-    features = example.features.feature
-    for name, value in row.values.items():
-        kind = row.kinds[name]
-        if kind == INT:
-            if with_label:
-                features[name].int64_list.value.append(value)
-        elif kind == FLOAT:
-            features[name].float_list.value.append(value)
-        else:
-            features[name].bytes_list.value.append(value)
-    for name, data in {**row.images, **(images or {})}.items():
-        features[name].bytes_list.value.append(data)
-    return example
+    [serialized] = encode(_table_of(row, images), with_label=with_label)
+    return example_pb2.Example.FromString(serialized)
 
 
 def raw_inputs(row: ParsedRow, images: Mapping[str, bytes], registry: FeatureRegistry) -> dict:

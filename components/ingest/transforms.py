@@ -23,6 +23,8 @@ QUARANTINE = "quarantine"
 # File names as TFX's ExampleGen writes them: Split-<name>/data_tfrecord-*.gz.
 EXAMPLES_FILE = "data_tfrecord"
 QUARANTINE_FILE = "quarantined_rows"
+# Rows parsed, checked and encoded together.
+BATCH_ROWS = 8192
 
 
 @dataclass
@@ -65,17 +67,22 @@ class IngestCounts:
 
 
 class IngestFile(beam.DoFn):
-    """Parses one impressions file, joins creatives, and routes each row by split or to quarantine."""
+    """Parses one impressions file in batches, joins creatives, and writes its examples by split
+    and its quarantined rows to files of its own (named after the file's index, so a retried
+    bundle rewrites the same files)."""
 
-    def __init__(self, source: str, registry: dict, eval_percent: int) -> None:
+    def __init__(
+        self, source: str, registry: dict, eval_percent: int, examples_uri: str, quarantine_uri: str, files: int
+    ) -> None:
         self._source = source
         self._registry_dict = registry
         self._eval_percent = eval_percent
+        self._examples_uri = examples_uri
+        self._quarantine_uri = quarantine_uri
+        self._files = files
         self._read = Metrics.counter(METRICS_NAMESPACE, "rows_read")
         self._written = {s: Metrics.counter(METRICS_NAMESPACE, f"rows_written_{s}") for s in rows.SPLITS}
-        self._quarantined = {
-            r: Metrics.counter(METRICS_NAMESPACE, f"rows_quarantined_{r}") for r in rows.REASONS
-        }
+        self._quarantined = {r: Metrics.counter(METRICS_NAMESPACE, f"rows_quarantined_{r}") for r in rows.REASONS}
 
     def setup(self) -> None:
         # Clients are not picklable: each worker opens its own.
@@ -83,7 +90,10 @@ class IngestFile(beam.DoFn):
         self._registry = FeatureRegistry.from_dict(self._registry_dict)
         self._creatives = CreativeCache(self._storage.read)
 
-    def process(self, info: ObjectInfo):
+    def process(self, element: tuple[int, ObjectInfo]):
+        import tensorflow as tf
+
+        index, info = element
         reader = rows.Records(self._storage.read_chunks(info))
         records = iter(reader)
         _, header_line = next(records, (0, None))
@@ -91,32 +101,46 @@ class IngestFile(beam.DoFn):
             return
         parser = rows.RowParser(self._registry, rows.parse_header(header_line, self._registry, info.name))
         reader.width = parser.width
-        for line_number, line in records:
+        suffix = f"{index:05d}-of-{self._files:05d}"
+        writers = {
+            split: tf.io.TFRecordWriter(
+                os.path.join(self._examples_uri, f"Split-{split}", f"{EXAMPLES_FILE}-{suffix}.gz"), "GZIP"
+            )
+            for split in rows.SPLITS
+        }
+        quarantine_path = os.path.join(self._quarantine_uri, f"{QUARANTINE_FILE}-{suffix}.jsonl")
+        with tf.io.gfile.GFile(quarantine_path, "w") as quarantine:
             # Blank lines hold no row (as in Python's csv module).
-            if not line.strip():
-                continue
-            self._read.inc()
-            parsed = parser.parse(line)
-            if isinstance(parsed, rows.ParsedRow):
-                parsed = self._with_creatives(parsed)
-            if isinstance(parsed, rows.Rejected):
-                self._quarantined[parsed.reason].inc()
-                record = rows.quarantine_record(info.name, line_number, line, parsed)
-                yield beam.pvalue.TaggedOutput(QUARANTINE, record)
-                continue
-            row, images = parsed
-            split = rows.split_of(row.example_id, self._eval_percent)
-            self._written[split].inc()
-            yield beam.pvalue.TaggedOutput(split, rows.build_example(row, images).SerializeToString())
+            batch = []
+            for numbered in records:
+                if numbered[1].strip():
+                    batch.append(numbered)
+                if len(batch) == BATCH_ROWS:
+                    self._ingest_batch(info.name, parser, batch, writers, quarantine)
+                    batch = []
+            if batch:
+                self._ingest_batch(info.name, parser, batch, writers, quarantine)
+        for writer in writers.values():
+            writer.close()
 
-    def _with_creatives(self, row: rows.ParsedRow):
-        images = {}
-        for name, object_name in row.creatives.items():
-            creative = self._creatives.get(object_name)
-            if creative.rejected is not None:
-                return creative.rejected
-            images[name] = creative.data
-        return row, images
+    def _ingest_batch(self, file: str, parser: rows.RowParser, batch: list, writers: dict, quarantine) -> None:
+        lines = [line for _, line in batch]
+        table = rows.attach_images(parser.parse_records(lines), self._creative)
+        self._read.inc(len(batch))
+        for position, rejected in sorted(table.rejected.items()):
+            self._quarantined[rejected.reason].inc()
+            line_number, line = batch[position]
+            quarantine.write(rows.quarantine_record(file, line_number, line, rejected) + "\n")
+        splits = [rows.split_of(example_id, self._eval_percent) for example_id in table.example_ids]
+        for split, serialized in zip(splits, rows.encode(table), strict=True):
+            writers[split].write(serialized)
+        for split in rows.SPLITS:
+            self._written[split].inc(splits.count(split))
+
+    def _creative(self, name: str) -> bytes | rows.Rejected:
+        # The cache fetches and checks each creative once per worker.
+        creative = self._creatives.get(name)
+        return creative.rejected or creative.data
 
 
 def build_ingest(
@@ -128,21 +152,22 @@ def build_ingest(
     examples_uri: str,
     quarantine_uri: str,
 ) -> None:
-    """Adds ingestion to `pipeline`: the files in, gzipped TFRecords and quarantine JSONL out."""
-    outputs = (
-        pipeline
-        | "ListFiles" >> beam.Create(files)
-        # Spread files over workers before the (fused) per-row work.
-        | "SpreadFiles" >> beam.Reshuffle()
-        | "ParseAndJoin"
-        >> beam.ParDo(IngestFile(source, registry.to_dict(), eval_percent)).with_outputs(
-            *rows.SPLITS, QUARANTINE
-        )
-    )
+    """Adds ingestion to `pipeline`: the files in, gzipped TFRecords and quarantine JSONL out.
+
+    Each file is one element; the worker that takes it writes its rows straight to
+    ``Split-<split>/data_tfrecord-<file>-of-<files>.gz`` and its quarantined rows beside, so no
+    row crosses Beam one by one.
+    """
+    import tensorflow as tf
+
     for split in rows.SPLITS:
-        _ = outputs[split] | f"Write{split.title()}" >> beam.io.WriteToTFRecord(
-            os.path.join(examples_uri, f"Split-{split}", EXAMPLES_FILE), file_name_suffix=".gz"
-        )
-    _ = outputs[QUARANTINE] | "WriteQuarantine" >> beam.io.WriteToText(
-        os.path.join(quarantine_uri, QUARANTINE_FILE), file_name_suffix=".jsonl"
+        tf.io.gfile.makedirs(os.path.join(examples_uri, f"Split-{split}"))
+    tf.io.gfile.makedirs(quarantine_uri)
+    ingest_file = IngestFile(source, registry.to_dict(), eval_percent, examples_uri, quarantine_uri, len(files))
+    _ = (
+        pipeline
+        | "ListFiles" >> beam.Create(list(enumerate(files)))
+        # Spread files over workers before the per-row work.
+        | "SpreadFiles" >> beam.Reshuffle()
+        | "IngestFiles" >> beam.ParDo(ingest_file)
     )

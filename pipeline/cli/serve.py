@@ -478,7 +478,7 @@ def _impression(args: argparse.Namespace, registry, source: str):
     else:
         parsed = rows.parse_mapping(registry, _json_impression(args.json), with_label=False)
     if not isinstance(parsed, rows.Rejected):
-        images = rows.attach_images(parsed, creative_reader(source))
+        images = rows.row_images(parsed, creative_reader(source))
         if not isinstance(images, rows.Rejected):
             return parsed, images
         parsed = images

@@ -98,7 +98,7 @@ def check_rows(config: ClickpipeConfig, storage: Storage, selection: SpanSelecti
 
     for index, result in enumerate(results[:SAMPLE_CREATIVES]):
         if isinstance(result, rows.ParsedRow):
-            images = rows.attach_images(result, fetch)
+            images = rows.row_images(result, fetch)
             if isinstance(images, rows.Rejected):
                 results[index] = images
     _stop_on_a_shared_reason(registry, [r for r in results if isinstance(r, rows.Rejected)], len(results), where)

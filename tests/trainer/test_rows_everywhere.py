@@ -50,28 +50,38 @@ def source(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def ingested(source):
+def ingested(source, tmp_path_factory):
     """Per row, in file order: ("example", bytes) or ("rejected", reason, detail)."""
-    from apache_beam import pvalue
+    import tensorflow as tf
 
     from components.ingest.storage import open_storage
-    from components.ingest.transforms import QUARANTINE, IngestFile
+    from components.ingest.transforms import IngestFile
 
     root, _ = source
+    out = tmp_path_factory.mktemp("ingested")
+    for split in ("train", "eval"):
+        (out / "examples" / f"Split-{split}").mkdir(parents=True)
+    (out / "quarantine").mkdir()
     registry = ds.registry()
-    storage = open_storage(str(root))
-    [info] = list(storage.list(f"impressions/{MONTH}/"))
-    ingest = IngestFile(str(root), registry.to_dict(), eval_percent=20)
+    [info] = list(open_storage(str(root)).list(f"impressions/{MONTH}/"))
+    ingest = IngestFile(str(root), registry.to_dict(), 20, str(out / "examples"), str(out / "quarantine"), files=1)
     ingest.setup()
-    results = []
-    for output in ingest.process(info):
-        assert isinstance(output, pvalue.TaggedOutput)
-        if output.tag == QUARANTINE:
-            record = json.loads(output.value)
-            results.append(("rejected", record["reason"], record["detail"]))
-        else:
-            results.append(("example", output.value))
-    return results
+    list(ingest.process((0, info)) or [])
+    examples = {}
+    for path in sorted((out / "examples").glob("Split-*/*.gz")):
+        for record in tf.data.TFRecordDataset(str(path), compression_type="GZIP"):
+            serialized = record.numpy()
+            example_id = tf.train.Example.FromString(serialized).features.feature[registry.example_id]
+            examples[example_id.bytes_list.value[0].decode()] = serialized
+    quarantined = {}
+    for path in (out / "quarantine").glob("*.jsonl"):
+        for line in path.read_text().splitlines():
+            record = json.loads(line)
+            quarantined[record["line"]] = ("rejected", record["reason"], record["detail"])
+    # Row i of the file is on line i + 2 (after the header) and has id imp-i.
+    return [
+        examples.get(f"imp-{i}") and ("example", examples[f"imp-{i}"]) or quarantined[i + 2] for i in range(len(ROWS))
+    ]
 
 
 @pytest.fixture(scope="module")
