@@ -127,34 +127,45 @@ def child_baseline(source: str) -> dict:
     csv, creatives = _CountingSink(), _CountingSink()
     for blob in client.list_blobs(bucket_name, prefix=prefix):
         blob.download_to_file(csv if blob.name.endswith(".csv") else creatives, checksum=None)
-    return {"seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu,
-            "csv_bytes": csv.bytes, "lines": csv.lines,
-            "start_rss_mb": start_rss, "peak_rss_mb": _rss_mb()}
+    return {
+        "seconds": time.perf_counter() - started,
+        "cpu_seconds": time.process_time() - cpu,
+        "csv_bytes": csv.bytes,
+        "lines": csv.lines,
+        "start_rss_mb": start_rss,
+        "peak_rss_mb": _rss_mb(),
+    }
 
 
-def _ingest(source: str, out: str):
+def _ingest(source: str, out: str, beam_args: list[str]):
     import apache_beam as beam
 
     from components.ingest.executor import IngestSettings, ingest
     from pipeline.config import load_config
 
     settings = IngestSettings(
-        source=source, impressions_pattern=PATTERN, span=MONTH, window=1, eval_percent=20,
-        max_quarantined_fraction=0.01, registry=load_config().registry(),
+        source=source,
+        impressions_pattern=PATTERN,
+        span=MONTH,
+        window=1,
+        eval_percent=20,
+        max_quarantined_fraction=0.01,
+        registry=load_config().registry(),
     )
-    return ingest(settings, lambda: beam.Pipeline(argv=BEAM_ARGS), f"{out}/examples", f"{out}/quarantine")
+    return ingest(settings, lambda: beam.Pipeline(argv=beam_args), f"{out}/examples", f"{out}/quarantine")
 
 
-def child_ingest(source: str, out: str) -> dict:
+def child_ingest(source: str, out: str, beam_args: list[str]) -> dict:
     """The ingestion pipeline on the span, as the IngestImpressions executor runs it."""
     # A first small run pays the one-off imports (no .pyc here), so the timing is steady state.
-    _ingest(WARMUP_SOURCE, f"{out}-warmup")
+    _ingest(WARMUP_SOURCE, f"{out}-warmup", beam_args)
     start_rss = _rss_mb()
-    started, cpu = time.perf_counter(), time.process_time()
-    selection, counts = _ingest(source, out)
+    started = time.perf_counter()
+    cpu = _cpu_seconds()
+    selection, counts = _ingest(source, out, beam_args)
     return {
         "seconds": time.perf_counter() - started,
-        "cpu_seconds": time.process_time() - cpu,
+        "cpu_seconds": _cpu_seconds() - cpu,
         "csv_bytes": selection.total_bytes,
         "rows": counts.read,
         "written": counts.rows_written,
@@ -164,9 +175,26 @@ def child_ingest(source: str, out: str) -> dict:
     }
 
 
-def measure(kind: str, source: str, out: str) -> dict:
+def _cpu_seconds() -> float:
+    # This process and its finished children: Beam's multi-process workers are children.
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def measure(kind: str, source: str, out: str, beam_args: list[str]) -> dict:
     """Runs one measurement in a fresh Python process (so peak memory is its own)."""
-    command = [sys.executable, "-m", "benchmarks.ingest_bench", "--child", kind, "--source", source, "--out", out]
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.ingest_bench",
+        "--child",
+        kind,
+        "--source",
+        source,
+        "--out",
+        out,
+        f"--beam-args={' '.join(beam_args)}",
+    ]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0:
@@ -174,7 +202,7 @@ def measure(kind: str, source: str, out: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def run(sizes: list[int], ads: int, shards: int) -> list[dict]:
+def run(sizes: list[int], ads: int, shards: int, beam_args: list[str]) -> list[dict]:
     """Generates, uploads and measures each size; returns one result per size."""
     from pipeline.local.gcs import emulator, upload_dir
 
@@ -189,10 +217,12 @@ def run(sizes: list[int], ads: int, shards: int) -> list[dict]:
             csv_bytes = generate(data, rows, ads, shards)
             source = f"gs://ingest-bench/rows-{rows}"
             upload_dir(data, source)
-            print(f"{rows} rows: {csv_bytes / 1e6:.1f} MB CSV generated and uploaded in "
-                  f"{time.perf_counter() - t0:.0f} s", flush=True)
-            baseline = measure("baseline", source, str(Path(tmp) / f"out-b-{rows}"))
-            ingested = measure("ingest", source, str(Path(tmp) / f"out-i-{rows}"))
+            print(
+                f"{rows} rows: {csv_bytes / 1e6:.1f} MB CSV generated and uploaded in {time.perf_counter() - t0:.0f} s",
+                flush=True,
+            )
+            baseline = measure("baseline", source, str(Path(tmp) / f"out-b-{rows}"), beam_args)
+            ingested = measure("ingest", source, str(Path(tmp) / f"out-i-{rows}"), beam_args)
             if ingested["rows"] != rows or baseline["lines"] != rows + shards:
                 raise RuntimeError(f"row counts disagree: {rows} generated, {baseline}, {ingested}")
             result = {"rows": rows, "csv_mb": csv_bytes / 1e6, "baseline": baseline, "ingest": ingested}
@@ -219,13 +249,13 @@ def format_row(r: dict) -> str:
     )
 
 
-def report(results: list[dict], command: str, ads: int) -> str:
+def report(results: list[dict], command: str, ads: int, beam_args: str) -> str:
     """The README section: the table, the growth ratios, and how it was measured."""
     lines = [
         SECTION,
         "",
         f"`{command}` on {platform.machine()}, {os.cpu_count()} cores (shared with other work), "
-        "Beam DirectRunner in-process (1 worker), GCS emulator (fake-gcs-server) on loopback; "
+        f"Beam DirectRunner with `{beam_args}`, GCS emulator (fake-gcs-server) on loopback; "
         f"CSV spans of 4 shards, {ads} PNG creatives of 64x64 (flat shapes, like datagen's).",
         "",
         "| impressions | CSV MB | plain read rows/s | plain read MB/s | plain read peak RSS MB "
@@ -246,7 +276,7 @@ def report(results: list[dict], command: str, ads: int) -> str:
     lines += [
         "Throughput ratio = ingest rows/s / plain-read rows/s of the same objects in the same run "
         "(MB/s gives the same ratio). Peak RSS is each measurement's own process (ru_maxrss), "
-        "including the Python/TF/Beam imports; \"RSS growth\" is the part added after imports. "
+        'including the Python/TF/Beam imports; "RSS growth" is the part added after imports. '
         "CPU µs/row is the ingest process's CPU time per impression (steady under load from other "
         "work, unlike wall-clock rows/s). The ingest process first ingests a 500-row warm-up span, "
         "so one-off imports are not timed.",
@@ -278,17 +308,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ads", type=int, default=200, help="distinct creatives")
     parser.add_argument("--shards", type=int, default=4, help="CSV files per span")
     parser.add_argument("--readme", action="store_true", help="write the results into benchmarks/README.md")
+    parser.add_argument(
+        "--beam-args",
+        default=" ".join(BEAM_ARGS),
+        help=f"Beam pipeline args of the ingestion (default: {' '.join(BEAM_ARGS)})",
+    )
     parser.add_argument("--child", choices=["baseline", "ingest"], help=argparse.SUPPRESS)
     parser.add_argument("--source", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        measured = child_baseline(args.source) if args.child == "baseline" else child_ingest(args.source, args.out)
+        beam_args = args.beam_args.split()
+        measured = (
+            child_baseline(args.source) if args.child == "baseline" else child_ingest(args.source, args.out, beam_args)
+        )
         print(json.dumps(measured))
         return 0
-    results = run(args.rows, args.ads, args.shards)
+    results = run(args.rows, args.ads, args.shards, args.beam_args.split())
     command = "python -m benchmarks.ingest_bench " + " ".join(argv if argv is not None else sys.argv[1:])
-    section = report(results, command.strip(), args.ads)
+    section = report(results, command.strip(), args.ads, args.beam_args)
     print(section)
     if args.readme:
         write_readme(section)

@@ -255,3 +255,13 @@ def test_a_resolver_node_is_refused(monkeypatch, tmp_path):
 
     with pytest.raises(CompileError, match=r"Resolver nodes \(LatestModel\); the open-source"):
         build_pipeline(load_config(config_path))
+
+
+def test_every_tfx_task_gets_the_configured_beam_args(compiled, spec):
+    beam_args = list(compiled["config"].pipeline.beam_args)
+
+    assert beam_args
+    for task in spec.root.dag.tasks:
+        container = _container(spec, task)
+        if tuple(container["command"]) == KFP_COMMAND:
+            assert list(container["args"])[-len(beam_args) :] == beam_args, task

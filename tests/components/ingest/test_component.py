@@ -1,6 +1,7 @@
 """IngestImpressions in a real LocalDagRunner pipeline, read back from ML Metadata."""
 
 import json
+from pathlib import Path
 
 import pytest
 from ml_metadata.metadata_store import metadata_store
@@ -18,7 +19,13 @@ pytestmark = pytest.mark.integration
 PATTERN = "impressions/{span}/*.csv"
 
 
-def build(source, home, span, fingerprint):
+LOCAL_BEAM = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+# Beam's portable runner with its embedded job service: the Job API that Flink's and Spark's job
+# servers expose, so what runs here runs there with --job_endpoint=HOST:PORT.
+PORTABLE_BEAM = ["--runner=PortableRunner", "--job_endpoint=embed", "--environment_type=LOOPBACK"]
+
+
+def build(source, home, span, fingerprint, beam_args=tuple(LOCAL_BEAM)):
     ingest = IngestImpressions(
         source=source,
         impressions_pattern=PATTERN,
@@ -39,7 +46,7 @@ def build(source, home, span, fingerprint):
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             str(home / "metadata.sqlite")
         ),
-        beam_pipeline_args=["--direct_running_mode=in_memory", "--direct_num_workers=1"],
+        beam_pipeline_args=list(beam_args),
     )
 
 
@@ -104,3 +111,20 @@ def test_records_span_version_splits_and_counts_and_caches_by_fingerprint(tmp_pa
     assert ingest_states(home) == ["COMPLETE", "CACHED", "COMPLETE"]
     spans = sorted(a.properties["span"].int_value for a in store(home).get_artifacts_by_type("Examples"))
     assert spans == [202610, 202611]
+
+
+def test_ingestion_and_statistics_run_on_beams_portable_runner(tmp_path):
+    root = tmp_path / "data"
+    ds.write_months(root, {"2026-10": 40})
+    selection = resolve_spans(str(root), PATTERN, "latest", 1)
+    home = tmp_path / "home"
+
+    tfx.orchestration.LocalDagRunner().run(
+        build(str(root), home, selection.months[-1], selection.fingerprint, beam_args=PORTABLE_BEAM)
+    )
+
+    mlmd = store(home)
+    [examples] = mlmd.get_artifacts_by_type("Examples")
+    assert examples.custom_properties["rows_written"].int_value == 40
+    [statistics] = mlmd.get_artifacts_by_type("ExampleStatistics")
+    assert (Path(statistics.uri) / "Split-train" / "FeatureStats.pb").is_file()
