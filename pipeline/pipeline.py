@@ -90,6 +90,7 @@ class RunTarget:
         return cls(
             pipeline_root=config.kubeflow.pipeline_root,
             span=config.dataset.span,
+            beam_args=tuple(config.pipeline.beam_args),
             report_view_image=config.kubeflow.image,
             pipeline_dir=validation.IMAGE_PIPELINE_DIR,
         )
