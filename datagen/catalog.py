@@ -48,6 +48,8 @@ TITLE_CLOSERS = (
 REGIONS = ("us-east", "us-west", "us-central", "canada", "uk", "germany", "france", "spain",
            "brazil", "japan")
 
+# Ad popularity falls off as 1 / rank ** POPULARITY_EXPONENT (Zipf-like).
+POPULARITY_EXPONENT = 0.8
 # Categorical columns whose values are drawn per impression, with their name lists' keys.
 IMPRESSION_COLUMNS = ("site", "slot_position", "device_type", "region", "user_age_bucket")
 
@@ -100,8 +102,9 @@ class Catalog:
         return len(self.values["ad_id"])
 
 
-def _titles(rng: np.random.Generator, categories: tuple[str, ...], ad_category: np.ndarray,
-            per_ad: int) -> tuple[str, ...]:
+def draw_titles(rng: np.random.Generator, categories: tuple[str, ...], ad_category: np.ndarray,
+                per_ad: int) -> tuple[str, ...]:
+    """`per_ad` titles per ad: an opener, a noun of the ad's category and a closer."""
     titles = []
     for category in ad_category:
         nouns = CATEGORY_NOUNS.get(categories[category], GENERIC_NOUNS)
@@ -134,13 +137,13 @@ def build_catalog(settings: GeneratorSettings) -> Catalog:
         for column in IMPRESSION_COLUMNS
     }
     # Ad popularity is Zipf-like, so many ads are rare and their pixels and titles matter.
-    popularity = 1.0 / np.arange(1, settings.n_ads + 1) ** 0.8
+    popularity = 1.0 / np.arange(1, settings.n_ads + 1) ** POPULARITY_EXPONENT
     ad_weight = rng.permutation(popularity / popularity.sum())
     ad_advertiser = rng.integers(settings.n_advertisers, size=settings.n_ads)
     ad_category = rng.integers(settings.n_categories, size=settings.n_ads)
     category_bid = rng.lognormal(np.log(0.8), 0.4, size=settings.n_categories)
     ad_base_bid = category_bid[ad_category] * rng.lognormal(0.0, 0.3, size=settings.n_ads)
-    titles = _titles(rng, values["ad_category"], ad_category, settings.titles_per_ad)
+    titles = draw_titles(rng, values["ad_category"], ad_category, settings.titles_per_ad)
     # Creative traits use their own stream: independent of every tabular attribute of the ad.
     traits = np.random.default_rng([settings.seed, 5]).random((3, settings.n_ads)) < 0.5
     return Catalog(

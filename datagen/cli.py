@@ -141,8 +141,9 @@ def run_generate(args: argparse.Namespace) -> int:
         changes = drift[month.month].changes() if month.month in drift else {}
         described = ", ".join(f"{key}={value}" for key, value in changes.items())
         best = "n/a (one class)" if month.best_auc is None else f"{month.best_auc:.3f}"
+        launched = f", {month.new_ads} new ads ({month.new_ad_rows / month.rows:.1%} of rows)" if month.new_ads else ""
         print(f"{month.month}    {month.rows} rows, CTR {month.realised_ctr:.2%} (configured "
-              f"{month.configured_ctr:.2%}), best achievable AUC {best}"
+              f"{month.configured_ctr:.2%}), best achievable AUC {best}{launched}"
               + (f", drift: {described}" if described else ""))
     print(f"impressions {args.out}/impressions/<month>/*.csv, "
           f"truth {args.out}/ground_truth/<month>/ground_truth.csv")

@@ -35,6 +35,7 @@ from datagen.clickmodel import (
     sigmoid,
 )
 from datagen.creatives import render_creative
+from datagen.launches import Launch, live_launches, month_world
 from datagen.limits import auc, log_loss
 from datagen.sampling import Impressions, apply_drift, sample_impressions
 from datagen.settings import COLUMNS, Drift, GeneratorSettings, is_month
@@ -62,6 +63,8 @@ class MonthSummary:
             when every row has the same label.
         best_log_loss: log-loss of the true probabilities on these rows.
         files: the files written, relative to the output folder.
+        new_ads: ads launched this month.
+        new_ad_rows: impressions of the ads launched this month.
     """
 
     month: str
@@ -73,6 +76,8 @@ class MonthSummary:
     best_auc: float | None
     best_log_loss: float
     files: tuple[str, ...]
+    new_ads: int = 0
+    new_ad_rows: int = 0
 
 
 @dataclass(frozen=True)
@@ -100,19 +105,25 @@ def _check_request(months: list[str], settings: GeneratorSettings,
             raise ValueError(f"drift for {month}: base_ctr x ctr_multiplier must stay below 1")
 
 
-def _write_creatives(out: Path, catalog: Catalog, settings: GeneratorSettings) -> tuple[int, int]:
-    """Writes missing creatives; returns (written, unchanged).
+def _write_creatives(out: Path, catalog: Catalog, launches: list[Launch],
+                     settings: GeneratorSettings) -> tuple[int, int]:
+    """Writes missing creatives of the evergreen and the launched ads; returns (written, unchanged).
 
     Raises:
         ValueError: a creative already there differs (another seed's dataset), before any write.
     """
-    rendered = {}
-    for index, ad_id in enumerate(catalog.values["ad_id"]):
-        rng = np.random.default_rng([settings.seed, 6, index])
-        rendered[out / "creatives" / f"{ad_id}.png"] = render_creative(
-            bool(catalog.warm[index]), bool(catalog.high_contrast[index]), bool(catalog.cta[index]),
-            settings.creative_size, rng,
-        )
+    wanted = [
+        (ad_id, catalog.warm[i], catalog.high_contrast[i], catalog.cta[i], np.random.default_rng([settings.seed, 6, i]))
+        for i, ad_id in enumerate(catalog.values["ad_id"])
+    ]
+    for ads in launches:
+        wanted += [(ad_id, ads.warm[i], ads.high_contrast[i], ads.cta[i], ads.creative_stream(i, settings.seed))
+                   for i, ad_id in enumerate(ads.ad_ids)]
+    rendered = {
+        out / "creatives" / f"{ad_id}.png": render_creative(bool(warm), bool(contrast), bool(cta),
+                                                            settings.creative_size, rng)
+        for ad_id, warm, contrast, cta, rng in wanted
+    }
     existing = {path for path in rendered if path.exists()}
     for path in sorted(existing):
         if path.read_bytes() != rendered[path]:
@@ -135,6 +146,10 @@ def _logits(model: ClickModel, impressions: Impressions) -> np.ndarray:
 def _write_month(out: Path, month: str, settings: GeneratorSettings, catalog: Catalog,
                  model: ClickModel, intercept: float, drift: Drift | None) -> MonthSummary:
     year, number = (int(part) for part in month.split("-"))
+    launches = live_launches(settings, catalog, month)
+    catalog, model = month_world(catalog, model, launches)
+    # This month's launches are the last ad codes.
+    fresh = len(launches[-1].ad_ids) if launches else 0
 
     def stream(purpose: int) -> np.random.Generator:
         # Rows, drift and clicks each have their own stream: drift leaves the rest unchanged.
@@ -177,6 +192,8 @@ def _write_month(out: Path, month: str, settings: GeneratorSettings, catalog: Ca
         best_auc=auc(probabilities, labels) if 0 < clicks < rows else None,
         best_log_loss=log_loss(probabilities, labels),
         files=tuple(str(path.relative_to(out)) for path in files),
+        new_ads=fresh,
+        new_ad_rows=int((impressions.codes["ad_id"] >= catalog.n_ads - fresh).sum()) if fresh else 0,
     )
     report = {
         **asdict(summary),
@@ -213,7 +230,8 @@ def generate(out_dir: str | Path, months: list[str], settings: GeneratorSettings
     out = Path(out_dir)
     catalog = build_catalog(settings)
     model = draw_click_model(settings, catalog)
-    written, unchanged = _write_creatives(out, catalog, settings)
+    launches = {ads.month: ads for month in months for ads in live_launches(settings, catalog, month)}
+    written, unchanged = _write_creatives(out, catalog, list(launches.values()), settings)
     reference = sample_impressions(catalog, REFERENCE_ROWS, REFERENCE_MONTH,
                                    np.random.default_rng([settings.seed, 7]))
     reference_logits = _logits(model, reference)

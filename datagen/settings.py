@@ -63,7 +63,7 @@ class GeneratorSettings:
         impressions: rows per month.
         seed: the world (ads, creatives, effects) and every month's rows follow from it.
         base_ctr: the click-through rate the intercept is calibrated to (2-5% is realistic).
-        n_ads: ads; each has one creative and keeps it across months.
+        n_ads: evergreen ads, which run every month; each has one creative and keeps it.
         n_advertisers: advertisers; each ad belongs to one.
         n_campaigns: campaigns; each belongs to one advertiser (at least one per advertiser).
         n_categories: ad categories.
@@ -75,6 +75,8 @@ class GeneratorSettings:
         titles_per_ad: title variants per ad (so the title varies within an ad).
         creative_size: creative width and height in pixels.
         shard_rows: rows per impressions CSV shard.
+        new_ads_per_month: ads each month launches beside the evergreen ones (0: none).
+        ad_lifetime_months: months a launched ad runs, its launch month included.
     """
 
     impressions: int = 100_000
@@ -92,20 +94,24 @@ class GeneratorSettings:
     titles_per_ad: int = 3
     creative_size: int = 64
     shard_rows: int = 250_000
+    new_ads_per_month: int = 30
+    ad_lifetime_months: int = 3
 
     def __post_init__(self) -> None:
         positive = ("impressions", "n_ads", "n_advertisers", "n_campaigns", "n_categories",
-                    "n_sites", "n_regions", "titles_per_ad", "shard_rows")
+                    "n_sites", "n_regions", "titles_per_ad", "shard_rows", "ad_lifetime_months")
         for name in positive:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(
                     f"GeneratorSettings.{name} must be a positive integer, got {value!r}"
                 )
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(
-                f"GeneratorSettings.seed must be a non-negative integer, got {self.seed!r}"
-            )
+        for name in ("seed", "new_ads_per_month"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(
+                    f"GeneratorSettings.{name} must be a non-negative integer, got {value!r}"
+                )
         if not 0 < self.base_ctr < 0.5:
             raise ValueError(
                 f"GeneratorSettings.base_ctr must be in (0, 0.5), got {self.base_ctr!r}"

@@ -16,13 +16,15 @@ import difflib
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any, Literal, get_args
 
 import tomli
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -30,7 +32,7 @@ from pydantic import (
 )
 
 from components.spans import check_span
-from trainer.features import Feature, FeatureRegistry, Kind
+from trainer.features import PREDICTION_OUTPUT, Feature, FeatureRegistry, Kind, LabelRule
 from trainer.settings import TrainingSettings
 
 DEFAULT_CONFIG = "default.toml"
@@ -86,19 +88,81 @@ class FeatureSection(_Section):
         return self
 
 
+class ColumnTimes(_Section):
+    """The right side of a label rule that is a column: ``{column = "fare_amount", times = 0.2}``."""
+
+    column: str = Field(min_length=1)
+    times: float = 1.0
+
+
+def _right_side(value: Any) -> str:
+    """Which form a label rule's right side takes, so an error names only that form."""
+    if isinstance(value, dict | ColumnTimes):
+        return "column"
+    return "text" if isinstance(value, str) else "number"
+
+
+class LabelRuleSection(_Section):
+    """A label derived from other columns: 1 where ``column op right`` holds, else 0."""
+
+    column: str = Field(min_length=1)
+    op: Literal[">", ">=", "<", "<=", "==", "!="]
+    right: Annotated[
+        Annotated[float, Tag("number")] | Annotated[str, Tag("text")] | Annotated[ColumnTimes, Tag("column")],
+        Discriminator(_right_side),
+    ]
+
+    @model_validator(mode="after")
+    def _text_only_for_equality(self) -> LabelRuleSection:
+        if isinstance(self.right, str) and self.op not in ("==", "!="):
+            raise ValueError(f"a text right side {self.right!r} takes only == or != (got {self.op!r})")
+        return self
+
+    def rule(self) -> LabelRule:
+        """The rule as the raw-row contract reads it."""
+        if isinstance(self.right, ColumnTimes):
+            return LabelRule(self.column, self.op, right_column=self.right.column, times=self.right.times)
+        return LabelRule(self.column, self.op, value=self.right)
+
+
+# Where a dataset's files are when the config does not say: month folders, or with a span column any CSV.
+MONTH_FOLDERS_PATTERN = "{span}/*.csv"
+SPAN_COLUMN_PATTERN = "*.csv"
+SPAN_FIELD = "{span}"
+
+
 class DatasetSection(_Section):
-    source: str = "demo-data"
-    impressions_pattern: str = "impressions/{span}/*.csv"
+    """The dataset: where its rows are, how they are keyed, labelled and split into spans.
+
+    The defaults here are dataset-neutral; the ad-click dataset's values live in `default.toml`.
+    """
+
+    source: str
+    impressions_pattern: str = ""
+    span_column: str = ""
+    span_format: str = ""
     span: str = "latest"
-    window: int = Field(1, ge=1, le=36)
-    label: str = "clicked"
-    example_id: str = "impression_id"
-    passthrough: list[str] = ["timestamp"]
+    # Months of history one run reads: up to 50 years; more is a typo, not a window.
+    window: int = Field(1, ge=1, le=600)
+    label: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    label_rule: LabelRuleSection | None = None
+    example_id: str = ""
+    passthrough: list[str] = []
+    prediction: str = Field(PREDICTION_OUTPUT, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     eval_percent: int = Field(20, ge=1, le=90)
     max_quarantined_fraction: float = Field(0.01, ge=0.0, le=1.0)
     features: list[FeatureSection]
     crosses: list[list[str]] = []
     slices: list[list[str]] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_pattern(cls, data: Any) -> Any:
+        # Unset, the files are month folders' CSV files, or with a span column every CSV file.
+        if isinstance(data, dict) and not data.get("impressions_pattern"):
+            default = SPAN_COLUMN_PATTERN if data.get("span_column") else MONTH_FOLDERS_PATTERN
+            data = {**data, "impressions_pattern": default}
+        return data
 
     @field_validator("span")
     @classmethod
@@ -132,12 +196,39 @@ class DatasetSection(_Section):
         others = {
             **{f.name: "a feature of dataset.features" for f in self.features},
             **{name: "in dataset.passthrough" for name in self.passthrough},
-            self.example_id: "dataset.example_id",
+            **({self.example_id: "dataset.example_id"} if self.example_id else {}),
         }
         if self.label in others:
             raise ValueError(
-                f"label {self.label!r} is also {others[self.label]}; point dataset.label at the 0/1 column"
+                f"label {self.label!r} is also {others[self.label]}; point dataset.label at the 0/1 column, "
+                "or name the label and derive it with dataset.label_rule"
             )
+        features = {f.name for f in self.features}
+        if self.label_rule and self.label_rule.column in features:
+            # The column a label is computed from is the outcome: as an input it would leak it.
+            raise ValueError(
+                f"label_rule.column {self.label_rule.column!r} is a feature of dataset.features: the model "
+                "would see the outcome it predicts; compare another column, or drop the feature"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _spans_by_folder_or_column(self) -> DatasetSection:
+        pattern = self.impressions_pattern
+        if self.span_column and SPAN_FIELD in pattern:
+            raise ValueError(
+                f"impressions_pattern {pattern!r} names {SPAN_FIELD}, but dataset.span_column "
+                f"{self.span_column!r} finds each row's month: name the files without {SPAN_FIELD}, e.g. \"*.csv\""
+            )
+        if not self.span_column and pattern.count(SPAN_FIELD) != 1:
+            raise ValueError(
+                f"impressions_pattern {pattern!r} must name the month folder once as {SPAN_FIELD} "
+                "(e.g. \"{span}/*.csv\"), or set dataset.span_column to the rows' timestamp column"
+            )
+        if self.span_format and not self.span_column:
+            raise ValueError("span_format is set but dataset.span_column is not: name the timestamp column")
+        if self.span_format and "%" not in self.span_format:
+            raise ValueError(f"span_format {self.span_format!r} is not a strptime format such as \"%Y-%m-%d %H:%M:%S\"")
         return self
 
 
@@ -168,9 +259,16 @@ class SliceThreshold(_Section):
 
 
 class EvaluationSection(_Section):
+    """The gate (see docs/evaluation.md): a floor, tolerated changes against production, the
+    confidence of the intervals, the clicks a slice needs to be judged, the new-values column."""
+
     min_auc: float = Field(0.6, ge=0, le=1)
     max_auc_drop: float = Field(0.002, ge=0, le=1)
     max_log_loss_increase: float = Field(0.01, ge=0)
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+    min_clicks: int = Field(10, ge=2)
+    guard_slices: bool = True
+    new_column: str = ""
     slice_thresholds: list[SliceThreshold] = []
 
 
@@ -227,6 +325,18 @@ class ClickpipeConfig(_Section):
         return self
 
     @model_validator(mode="after")
+    def _new_column_is_stored(self) -> ClickpipeConfig:
+        column = self.evaluation.new_column
+        # Image features hold the creative's bytes, not a name the rows can be grouped by.
+        stored = {f.name for f in self.dataset.features if f.kind is not Kind.IMAGE}
+        if column and column not in stored | {self.dataset.example_id, *self.dataset.passthrough}:
+            raise ValueError(
+                f"evaluation.new_column {column!r} is not a non-image feature, the example id or a passthrough "
+                'column of the dataset; name one, or set new_column = "" to leave the new-values slice out'
+            )
+        return self
+
+    @model_validator(mode="after")
     def _thresholds_name_compared_features(self) -> ClickpipeConfig:
         compared = {f.name for f in self.dataset.features if f.kind is not Kind.IMAGE} | {self.dataset.label}
         for key in ("drift_thresholds", "skew_thresholds"):
@@ -245,15 +355,20 @@ class ClickpipeConfig(_Section):
 
     def registry(self) -> FeatureRegistry:
         """The feature registry built from this config."""
+        dataset = self.dataset
         return FeatureRegistry(
-            label=self.dataset.label,
-            example_id=self.dataset.example_id,
-            features=tuple(Feature(**f.model_dump()) for f in self.dataset.features),
-            crosses=tuple(tuple(c) for c in self.dataset.crosses),
-            passthrough=tuple(self.dataset.passthrough),
+            label=dataset.label,
+            example_id=dataset.example_id,
+            features=tuple(Feature(**f.model_dump()) for f in dataset.features),
+            crosses=tuple(tuple(c) for c in dataset.crosses),
+            passthrough=tuple(dataset.passthrough),
             image_size=self.training.image_size,
             text_max_tokens=self.training.text_max_tokens,
             cross_hash_buckets=self.training.cross_hash_buckets,
+            label_rule=dataset.label_rule.rule() if dataset.label_rule else None,
+            span_column=dataset.span_column,
+            span_format=dataset.span_format,
+            prediction=dataset.prediction,
         )
 
     def with_overrides(self, **sections: dict) -> ClickpipeConfig:
@@ -390,6 +505,7 @@ def load_config(path: str | Path | None = None) -> ClickpipeConfig:
         raise ConfigError(f"cannot read config {source}: {exc.strerror}") from None
     given = _read_toml(text, source)
     if "features" in given.get("dataset", {}):
-        # Features of its own make it another dataset: the ad-click crosses and slices do not apply.
-        defaults = {**defaults, "dataset": {}}
+        # Features of its own make it another dataset: the ad-click crosses, slices and new-ads column do not apply.
+        evaluation = {k: v for k, v in defaults.get("evaluation", {}).items() if k != "new_column"}
+        defaults = {**defaults, "dataset": {}, "evaluation": evaluation}
     return _validate(_overlay(defaults, given), source)

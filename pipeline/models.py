@@ -19,6 +19,7 @@ from pipeline.config import ClickpipeConfig
 EXAMPLES_TYPE = "Examples"
 SPAN_MONTHS = "span_months"
 EVAL_SPLIT = "Split-eval"
+TRAIN_SPLIT = "Split-train"
 
 
 class ModelsError(ValueError):
@@ -91,10 +92,12 @@ def resolve_model(reference: str, model_base_path: str) -> str:
 
 @dataclass(frozen=True)
 class EvalData:
-    """Examples to evaluate on: a file pattern, and the span when known."""
+    """Examples to evaluate on: a file pattern, the span when known, and the training examples
+    of the same ingestion (for the new-values slice) when known."""
 
     pattern: str
     span: str = ""
+    train_pattern: str = ""
 
 
 def resolve_data(reference: str, metadata_path: str) -> EvalData:
@@ -113,12 +116,20 @@ def resolve_data(reference: str, metadata_path: str) -> EvalData:
 
     if is_month(reference):
         uri = _examples_of_span(reference, metadata_path)
-        return EvalData(os.path.join(uri, EVAL_SPLIT, "*"), span=reference)
-    folder = os.path.join(reference, EVAL_SPLIT) if fileio.isdir(os.path.join(reference, EVAL_SPLIT)) else reference
+        return EvalData(os.path.join(uri, EVAL_SPLIT, "*"), span=reference, train_pattern=_train_split(uri))
+    is_artifact = fileio.isdir(os.path.join(reference, EVAL_SPLIT))
+    folder = os.path.join(reference, EVAL_SPLIT) if is_artifact else reference
     pattern = os.path.join(folder, "*") if fileio.isdir(folder) else folder
     if not fileio.glob(pattern):
         raise ModelsError(f"no examples match {pattern}")
-    return EvalData(pattern)
+    return EvalData(pattern, train_pattern=_train_split(reference) if is_artifact else "")
+
+
+def _train_split(examples_uri: str) -> str:
+    from tfx.dsl.io import fileio
+
+    pattern = os.path.join(examples_uri, TRAIN_SPLIT, "*")
+    return pattern if fileio.glob(pattern) else ""
 
 
 def _examples_of_span(span: str, metadata_path: str) -> str:
@@ -146,41 +157,33 @@ def make_report(
     data: EvalData,
     output_dir: str,
 ) -> str:
-    """Evaluates two SavedModels with TFMA on the same examples and writes the comparison report.
+    """Evaluates two SavedModels on the same examples with the gate and writes the report.
 
     Args:
-        config: the project config (label, slices, thresholds).
+        config: the project config (label, slices, `[evaluation]`).
         candidate: the candidate SavedModel folder.
-        baseline: the baseline SavedModel folder; None for absolute thresholds only.
+        baseline: the baseline SavedModel folder; None for the floor only.
         data: the examples.
-        output_dir: where TFMA's output (``evaluation/``) and the report go.
+        output_dir: where the evaluation (``evaluation/``) and the report go.
 
     Returns:
         The path of ``report.html``.
-    """
-    import tensorflow_model_analysis as tfma
 
+    Raises:
+        ModelsError: a model cannot be loaded or the examples cannot be read (named).
+    """
     from components.compare import html
     from components.compare.executor import write_report
-    from components.evaluate import results
+    from components.evaluate import results, scoring
     from pipeline import eval_config
 
-    has_baseline = baseline is not None
-    config_proto = eval_config.build(config, has_baseline=has_baseline)
-    names = [eval_config.CANDIDATE, eval_config.BASELINE] if has_baseline else [""]
-    paths = [candidate, baseline] if has_baseline else [candidate]
-    models = [
-        tfma.default_eval_shared_model(eval_saved_model_path=path, eval_config=config_proto, model_name=name)
-        for name, path in zip(names, paths, strict=True)
-    ]
-    evaluation_uri = os.path.join(output_dir, "evaluation")
-    tfma.run_model_analysis(
-        eval_shared_model=models if has_baseline else models[0],
-        eval_config=config_proto,
-        data_location=data.pattern,
-        output_path=evaluation_uri,
-    )
-    evaluation = results.load(evaluation_uri)
+    try:
+        evaluation = scoring.evaluate(
+            data.pattern, candidate, baseline, eval_config.build(config), data.train_pattern, f"the baseline {baseline}"
+        )
+    except (scoring.ModelLoadError, ValueError) as exc:
+        raise ModelsError(str(exc)) from None
+    results.write(os.path.join(output_dir, "evaluation"), evaluation)
     facts = {"span": data.span} if data.span else {}
     facts["examples"] = data.pattern
     context = html.ReportContext(

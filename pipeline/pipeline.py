@@ -96,6 +96,47 @@ class RunTarget:
         )
 
 
+def _ingest(config: ClickpipeConfig, target: RunTarget) -> IngestImpressions:
+    """The ingestion node, the same in the full pipeline and the statistics-only one."""
+    dataset = config.dataset
+    # Reads the month(s) from GCS or a folder, joins creatives, quarantines bad rows.
+    return IngestImpressions(
+        source=dataset.source,
+        impressions_pattern=dataset.impressions_pattern,
+        span=target.span,
+        window=dataset.window,
+        eval_percent=dataset.eval_percent,
+        max_quarantined_fraction=dataset.max_quarantined_fraction,
+        registry=json.dumps(config.registry().to_dict()),
+        fingerprint=target.cache_keys.span_files,
+    ).with_id(nodes.INGEST)
+
+
+def _metadata(target: RunTarget):
+    return (
+        tfx.orchestration.metadata.sqlite_metadata_connection_config(target.metadata_path)
+        if target.metadata_path
+        else None
+    )
+
+
+def create_statistics_pipeline(config: ClickpipeConfig, target: RunTarget) -> tfx.dsl.Pipeline:
+    """Ingestion and statistics only, without a schema: what `clickpipe schema infer` proposes a
+    schema from before a dataset has one. Same pipeline name and node ids as `create_pipeline`,
+    so the next full run on the span takes the ingestion from the cache."""
+    ingest = _ingest(config, target)
+    # Statistics of every split; no schema yet, that is what they are for.
+    statistics = tfx.components.StatisticsGen(examples=ingest.outputs["examples"]).with_id(nodes.STATISTICS)
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline.name,
+        pipeline_root=target.pipeline_root,
+        components=[ingest, statistics],
+        enable_cache=config.pipeline.enable_cache,
+        metadata_connection_config=_metadata(target),
+        beam_pipeline_args=list(target.beam_args),
+    )
+
+
 def create_pipeline(config: ClickpipeConfig, target: RunTarget) -> tfx.dsl.Pipeline:
     """Builds the clickpipe TFX pipeline.
 
@@ -107,19 +148,7 @@ def create_pipeline(config: ClickpipeConfig, target: RunTarget) -> tfx.dsl.Pipel
         The pipeline, ready for `LocalDagRunner().run` or `KubeflowV2DagRunner().run`.
     """
     registry = config.registry()
-    dataset = config.dataset
-
-    # Reads the month(s) from GCS or a folder, joins creatives, quarantines bad rows.
-    ingest = IngestImpressions(
-        source=dataset.source,
-        impressions_pattern=dataset.impressions_pattern,
-        span=target.span,
-        window=dataset.window,
-        eval_percent=dataset.eval_percent,
-        max_quarantined_fraction=dataset.max_quarantined_fraction,
-        registry=json.dumps(registry.to_dict()),
-        fingerprint=target.cache_keys.span_files,
-    ).with_id(nodes.INGEST)
+    ingest = _ingest(config, target)
 
     # The curated, checked-in schema the data must follow (not re-inferred every run).
     schema = tfx.components.ImportSchemaGen(
@@ -175,15 +204,16 @@ def create_pipeline(config: ClickpipeConfig, target: RunTarget) -> tfx.dsl.Pipel
         model_base_path=config.model_base_path, fingerprint=target.cache_keys.production
     ).with_id(nodes.PRODUCTION_MODEL)
 
-    # TFMA: absolute thresholds, and relative ones against the production model when there is one.
+    # The gate: both models scored on the same eval rows; blessed unless significantly worse than
+    # production overall or on a slice, or below the floor. An already pushed candidate is not scored again.
     evaluator = EvaluateModel(
         examples=ingest.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=baseline.outputs["model"],
-        eval_config=eval_config.build(config, has_baseline=True),
+        gate=eval_config.build(config).to_json(),
     ).with_id(nodes.EVALUATE)
 
-    # Only a blessed model reaches the serving model base path.
+    # Only a blessed model reaches the serving model base path, and never twice.
     pusher = PushModel(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
@@ -222,16 +252,11 @@ def create_pipeline(config: ClickpipeConfig, target: RunTarget) -> tfx.dsl.Pipel
         components.append(
             report_view_component(target.report_view_image)(report=report.outputs["report"]).with_id(nodes.SHOW_REPORT)
         )
-    metadata = (
-        tfx.orchestration.metadata.sqlite_metadata_connection_config(target.metadata_path)
-        if target.metadata_path
-        else None
-    )
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline.name,
         pipeline_root=target.pipeline_root,
         components=components,
         enable_cache=config.pipeline.enable_cache,
-        metadata_connection_config=metadata,
+        metadata_connection_config=_metadata(target),
         beam_pipeline_args=list(target.beam_args),
     )

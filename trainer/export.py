@@ -1,11 +1,12 @@
-"""The exported SavedModel: raw features in, click probability out, with TF Serving's signatures.
+"""The exported SavedModel: raw features in, the label's probability out, with TF Serving's signatures.
 
-The TF Transform graph is attached to the model, so every signature takes raw features:
+The TF Transform graph is attached to the model, so every signature takes raw features. The
+probability is named by the dataset (``registry.prediction``, e.g. ``click_probability``):
 
 - ``serving_default`` (predict): ``examples``, serialized tf.Examples without the label
-  → ``click_probability`` float32 ``[batch, 1]``; what TFMA and batch scoring use;
+  → the probability, float32 ``[batch, 1]``; what the evaluation and batch scoring use;
 - ``predict_raw`` (predict): one tensor per raw feature, named as the feature (strings, with
-  the creative as raw PNG/JPEG bytes; numerics as float32) → ``click_probability``;
+  the creative as raw PNG/JPEG bytes; numerics as float32) → the probability;
 - ``classify`` (classify): ``inputs``, serialized tf.Examples → ``classes`` ``[batch, 2]``
   ("0", "1") and ``scores`` ``[batch, 2]``;
 - ``regress`` (regress): ``inputs``, serialized tf.Examples → ``outputs`` ``[batch]``.
@@ -23,7 +24,6 @@ import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
 from trainer.features import FeatureRegistry, Kind
-from trainer.model import PROBABILITY
 
 PREDICT_METHOD = "tensorflow/serving/predict"
 CLASSIFY_METHOD = "tensorflow/serving/classify"
@@ -85,13 +85,15 @@ def _signatures(module: _ServingModule, registry: FeatureRegistry) -> dict:
     examples_spec = tf.TensorSpec([None], tf.string, name="examples")
     inputs_spec = tf.TensorSpec([None], tf.string, name="inputs")
 
+    output = registry.prediction
+
     @tf.function(input_signature=[examples_spec])
     def serving_default(examples):
-        return {PROBABILITY: module.from_examples(examples)}
+        return {output: module.from_examples(examples)}
 
     @tf.function(input_signature=[raw_input_specs(registry)])
     def predict_raw(features):
-        return {PROBABILITY: module.from_raw(features)}
+        return {output: module.from_raw(features)}
 
     @tf.function(input_signature=[inputs_spec])
     def classify(inputs):

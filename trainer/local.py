@@ -22,8 +22,10 @@ from trainer.features import FeatureRegistry, Kind
 
 def raw_feature_spec(registry: FeatureRegistry) -> dict:
     """The raw tf.Example spec: one value per feature, as SchemaGen infers for complete data."""
-    spec = {registry.example_id: tf.io.FixedLenFeature([1], tf.string),
-            registry.label: tf.io.FixedLenFeature([1], tf.int64)}
+    spec = {registry.label: tf.io.FixedLenFeature([1], tf.int64)}
+    if registry.example_id:
+        # Without an example id column, rows are keyed by a hash the examples do not carry.
+        spec[registry.example_id] = tf.io.FixedLenFeature([1], tf.string)
     for name in registry.passthrough:
         spec[name] = tf.io.FixedLenFeature([1], tf.string)
     for feature in registry.features:

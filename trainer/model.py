@@ -53,6 +53,36 @@ class Pixels(tf.keras.layers.Layer):
         return {**super().get_config(), "size": self.size}
 
 
+@tf.keras.utils.register_keras_serializable(package="clickpipe")
+class IdDropout(tf.keras.layers.Layer):
+    """In training only, replaces a share `rate` of ids with one of the out-of-vocabulary ids
+    ``[first_oov, first_oov + oov_buckets)``, which is what an unseen value (a new ad) maps to."""
+
+    def __init__(self, rate: float, first_oov: int, oov_buckets: int, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.rate, self.first_oov, self.oov_buckets, self.seed = rate, first_oov, oov_buckets, seed
+
+    def call(self, ids: tf.Tensor, training=None) -> tf.Tensor:
+        if not training or not self.rate:
+            return ids
+        drop = tf.random.uniform(tf.shape(ids), seed=self.seed) < self.rate
+        other_seed = None if self.seed is None else self.seed + 1
+        unknown = self.first_oov + tf.random.uniform(tf.shape(ids), maxval=self.oov_buckets, dtype=ids.dtype,
+                                                     seed=other_seed)
+        return tf.where(drop, unknown, ids)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "rate": self.rate, "first_oov": self.first_oov,
+                "oov_buckets": self.oov_buckets, "seed": self.seed}
+
+
+def creative_ids(registry: FeatureRegistry) -> set[str]:
+    """Categorical features that name an image's creative (its source column, e.g. ad_id):
+    the ids a new ad arrives without, whose creative and title must then carry the prediction."""
+    sources = {f.source_column for f in registry.of_kind(Kind.IMAGE)}
+    return {f.name for f in registry.of_kind(Kind.CATEGORICAL) if f.name in sources and not f.hash_buckets}
+
+
 def _cross_inputs(registry: FeatureRegistry, cross: tuple[str, ...]) -> list[str]:
     """The transformed inputs a cross combines: categorical ids or numeric buckets."""
     names = []
@@ -111,13 +141,19 @@ def build_model(registry: FeatureRegistry, facts: TransformFacts,
 
     specs = input_specs(registry)
     inputs = {name: tf.keras.Input(type_spec=spec, name=name) for name, spec in specs.items()}
+    dropped = creative_ids(registry) if settings.id_dropout else set()
     wide, deep = [], []
     for feature in registry.features:
         name = transformed_name(feature.name)
         if feature.kind is Kind.CATEGORICAL:
             size = facts.cardinalities[name]
-            wide.append(weights(size, 1, f"wide_{feature.name}")(inputs[name]))
-            deep.append(weights(size, settings.embedding_dim, f"embed_{feature.name}")(inputs[name]))
+            ids = inputs[name]
+            if feature.name in dropped:
+                # Rows that look like a new ad teach the model to predict one from its creative and title.
+                ids = IdDropout(settings.id_dropout, size - feature.oov_buckets, feature.oov_buckets,
+                                seed=settings.seed, name=f"new_{feature.name}")(ids)
+            wide.append(weights(size, 1, f"wide_{feature.name}")(ids))
+            deep.append(weights(size, settings.embedding_dim, f"embed_{feature.name}")(ids))
         elif feature.kind is Kind.NUMERIC:
             bucket = bucket_name(feature.name)
             wide.append(weights(facts.cardinalities[bucket], 1, f"wide_{feature.name}")(

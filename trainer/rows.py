@@ -10,8 +10,14 @@ The rules, for every path:
   byte-order mark at the start of a line is an encoding artifact and is dropped;
 - a number is written as CSV numbers are (``12``, ``-0.5``, ``1e-3``; blank = the feature's
   default) and must fit a float32: no ``nan``, ``inf``, ``1_000`` or ``1e308``;
-- the label is the integer 0 or 1;
-- the example id must not be blank; text and categorical values are kept byte for byte;
+- the label is the integer 0 or 1, or derived from other columns by the registry's `LabelRule`
+  (e.g. ``tip_amount > 0.2 * fare_amount``): its columns must then be non-blank (numbers for a
+  numeric comparison), and serving requests need them only where they are features;
+- the example id must not be blank; without an example id column, a row's key is the first 128
+  bits of the SHA-256 of its raw fields (`row_key`), which examples do not carry;
+- with a span column, its timestamp must parse (`timestamp_months`), and ingestion keeps the rows
+  of its months only: the others are other spans, neither examples nor rejections;
+- text and categorical values are kept byte for byte;
 - an image feature's source column names the creative, which must be a decodable PNG or JPEG.
 """
 
@@ -24,10 +30,11 @@ import hashlib
 import io
 import json
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from trainer.features import FeatureRegistry, Kind
+from trainer.features import FeatureRegistry, Kind, LabelRule
 
 UNPARSEABLE_LINE = "unparseable_line"
 WRONG_COLUMN_COUNT = "wrong_column_count"
@@ -48,13 +55,21 @@ FLOAT32_MAX = 3.4028234663852886e38
 UTF8_BOM = b"\xef\xbb\xbf"
 # A quoted field may hold line breaks; a record spanning more lines than this has a stray quote.
 MAX_RECORD_LINES = 64
-# What a CSV number looks like; Python's float() also takes "nan", "inf" and "1_000".
 # What a CSV number looks like (Python's float() also takes "nan", "inf" and "1_000").
 _NUMBER_PATTERN = r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$"
 # The label 0 or 1 written as an integer of at most 19 digits ("-0" and "+01" included).
 _LABEL_PATTERN = r"^(?:[+-]?0{1,19}|\+?0{0,18}1)$"
 # A rejected value is quoted in the detail up to this many characters.
 _SHOWN = 40
+# An ISO 8601 date or date-time: 2019-01-05, 2019-01-05 13:04, 2019-01-05T13:04:05.25+01:00.
+_ISO_PATTERN = (
+    r"^\d{4}-\d{2}-\d{2}(?:[T ](?:[01]\d|2[0-3]):[0-5]\d(?::(?:[0-5]\d|60)(?:[.,]\d+)?)?"
+    r"(?:Z|[+-](?:[01]\d|2[0-3]):?[0-5]\d)?)?$"
+)
+# Joins a row's fields before hashing them: the ASCII unit separator, which text fields do not hold.
+_FIELD_SEPARATOR = "\x1f"
+# Hex digits of a row key: 128 bits.
+_KEY_HEX = 32
 
 
 class HeaderError(ValueError):
@@ -165,7 +180,7 @@ def parse_header(line: bytes, registry: FeatureRegistry, file: str, *, with_labe
 
     Raises:
         HeaderError: the header does not parse, names a column twice, or lacks a column the
-            registry needs (the label only `with_label`).
+            registry needs (the label's and the span column only `with_label`).
     """
     try:
         columns = [c.strip() for c in split_fields(line.removeprefix(UTF8_BOM).decode("utf-8"))]
@@ -174,7 +189,7 @@ def parse_header(line: bytes, registry: FeatureRegistry, file: str, *, with_labe
     repeated = sorted({c for c in columns if columns.count(c) > 1})
     if repeated:
         raise HeaderError(f"{file}: the header names column(s) {', '.join(repeated)} more than once")
-    needed = registry.csv_columns if with_label else [c for c in registry.csv_columns if c != registry.label]
+    needed = registry.csv_columns if with_label else registry.request_columns
     missing = [c for c in needed if c not in columns]
     if missing:
         raise HeaderError(
@@ -200,6 +215,8 @@ class Table:
         values: per column or feature, the accepted rows' typed values (binary, float32, int64).
         creatives: per image feature, the creative's path relative to the source, per accepted row.
         images: per image feature, image bytes given inline, per accepted row.
+        outside: positions of the rows whose span column puts them in another month than
+            those asked for: other spans, neither accepted nor rejected.
     """
 
     size: int
@@ -209,6 +226,7 @@ class Table:
     values: dict = field(default_factory=dict)
     creatives: dict = field(default_factory=dict)
     images: dict = field(default_factory=dict)
+    outside: list[int] = field(default_factory=list)
 
     def without(self, rejected: Mapping[int, Rejected]) -> Table:
         """The table with more rows rejected, by their index among the accepted rows."""
@@ -226,7 +244,122 @@ class Table:
             values={name: column.take(take) for name, column in self.values.items()},
             creatives={name: column.take(take) for name, column in self.creatives.items()},
             images={name: column.take(take) for name, column in self.images.items()},
+            outside=self.outside,
         )
+
+
+def _numbers(texts):
+    """CSV numbers of a string array: (float64 values, blank mask, is-a-float32-number mask)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    trimmed = pc.utf8_trim_whitespace(texts)
+    empty = pc.equal(trimmed, "")
+    number = pc.match_substring_regex(trimmed, _NUMBER_PATTERN)
+    parsed = pc.cast(pc.if_else(number, pc.replace_substring_regex(trimmed, r"^\+", ""), "0"), pa.float64())
+    fits = pc.and_(number, pc.less_equal(pc.abs(parsed), FLOAT32_MAX))
+    return parsed, empty, fits
+
+
+_COMPARE = {">": "greater", ">=": "greater_equal", "<": "less", "<=": "less_equal", "==": "equal", "!=": "not_equal"}
+
+
+def _derived_label(rule: LabelRule, name: str, columns: Mapping[str, list[str]], refuse):
+    """The 0/1 label `rule` computes, column-wise; rows where it cannot be computed are refused
+    with a detail naming the label, the rule and the column."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def cannot(column: str, why: str):
+        ending = f", so label {name} ({rule.describe()}) cannot be computed"
+        return lambda i, c=columns[column]: f"{column}={_shown(c[i])} {why}{ending}"
+
+    compare = getattr(pc, _COMPARE[rule.op])
+    if not rule.numeric:
+        text = pc.utf8_trim_whitespace(pa.array(columns[rule.column], pa.string()))
+        refuse(pc.equal(text, "").to_numpy(zero_copy_only=False), BAD_VALUE_TYPE, cannot(rule.column, "is empty"))
+        return pc.cast(compare(text, rule.value), pa.int64())
+    sides = []
+    for column in rule.columns:
+        parsed, _, fits = _numbers(pa.array(columns[column], pa.string()))
+        refuse(pc.invert(fits).to_numpy(zero_copy_only=False), BAD_VALUE_TYPE, cannot(column, "is not a number"))
+        sides.append(parsed)
+    right = pc.multiply(sides[1], rule.times) if rule.right_column else rule.value
+    return pc.cast(compare(sides[0], right), pa.int64())
+
+
+def row_key(fields: Sequence[str]) -> str:
+    """A row's key when the dataset names no example id: the first 128 bits of the SHA-256 of
+    its raw fields (the config's columns in `FeatureRegistry.csv_columns` order, joined by the
+    ASCII unit separator), in hex. Equal rows get equal keys, so duplicates share a split."""
+    return hashlib.sha256(_FIELD_SEPARATOR.join(fields).encode()).hexdigest()[:_KEY_HEX]
+
+
+def _row_keys(registry: FeatureRegistry, columns: Mapping[str, list[str]], keep) -> list[str]:
+    """`row_key` of the rows at positions `keep`, with the fields joined column-wise."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    take = pa.array(keep, pa.int64())
+    # An image given inline (`parse_mapping`) leaves its source column out: an empty field.
+    parts = [
+        pa.array(columns[name], pa.string()).take(take) if name in columns else pa.array([""] * len(keep), pa.string())
+        for name in registry.csv_columns
+    ]
+    joined = pc.binary_join_element_wise(*parts, _FIELD_SEPARATOR).cast(pa.binary())
+    return [hashlib.sha256(value).hexdigest()[:_KEY_HEX] for value in joined.to_pylist()]
+
+
+def timestamp_months(values, span_format: str = ""):
+    """The month ("YYYY-MM") of each timestamp of a string array; null where it does not parse.
+
+    Args:
+        values: a pyarrow string array (surrounding spaces are ignored).
+        span_format: a Python strptime format (e.g. ``%m/%d/%Y %I:%M:%S %p``); "" takes ISO 8601
+            dates and date-times. The month is the one written: a zone offset is not applied.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    trimmed = pc.utf8_trim_whitespace(values)
+    if not span_format:
+        # A real calendar day: Arrow's strptime would roll 2019-02-30 over into March.
+        date = pc.utf8_slice_codeunits(trimmed, 0, 10)
+        day = pc.strftime(pc.strptime(date, format="%Y-%m-%d", unit="s", error_is_null=True), format="%Y-%m-%d")
+        valid = pc.and_(pc.match_substring_regex(trimmed, _ISO_PATTERN), pc.equal(day, date))
+        return pc.if_else(valid, pc.utf8_slice_codeunits(trimmed, 0, 7), pa.scalar(None, pa.string()))
+    parsed = pc.strptime(trimmed, format=span_format, unit="s", error_is_null=True)
+    # Arrow parses leniently (a 30th of February rolls over): only a value that formats back
+    # to itself is taken as is; Python's strptime decides the others, one by one.
+    exact = pc.fill_null(pc.equal(pc.strftime(parsed, format=span_format), trimmed), False)
+    months = pc.strftime(parsed, format="%Y-%m").to_pylist()
+    texts = trimmed.to_pylist()
+    for index in pc.indices_nonzero(pc.invert(exact)).to_pylist():
+        try:
+            months[index] = datetime.strptime(texts[index], span_format).strftime("%Y-%m")
+        except ValueError:
+            months[index] = None
+    return pa.array(months, pa.string())
+
+
+def _by_month(registry: FeatureRegistry, stamps: list[str], months: Collection[str] | None):
+    """Sorts rows by their span column's timestamps: (index → rejection for a timestamp that does
+    not parse, indices of rows of other months than `months`, indices of the rows to keep)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    found = timestamp_months(pa.array(stamps, pa.string()), registry.span_format)
+    unreadable = pc.is_null(found)
+    wanted = pc.invert(unreadable)
+    if months is not None:
+        wanted = pc.and_(wanted, pc.is_in(found, value_set=pa.array(sorted(months), pa.string())))
+    outside = pc.invert(pc.or_(wanted, unreadable))
+    form = registry.span_format or "ISO 8601"
+    rejected = {
+        i: Rejected(BAD_VALUE_TYPE, f"{registry.span_column}={_shown(stamps[i])} is not a timestamp ({form})")
+        for i in pc.indices_nonzero(unreadable).to_pylist()
+    }
+    return rejected, pc.indices_nonzero(outside).to_pylist(), pc.indices_nonzero(wanted).to_pylist()
 
 
 def _typed(
@@ -258,7 +391,7 @@ def _typed(
 
     values, creatives = {}, {}
     key = registry.example_id
-    if key in columns:
+    if key and key in columns:
         ids = strings(key)
         refuse(blank(ids), BAD_VALUE_TYPE, lambda i: f"{key} is empty")
         values[key] = ids.cast(pa.binary())
@@ -276,11 +409,7 @@ def _typed(
         if feature.kind is not Kind.NUMERIC:
             values[feature.name] = texts.cast(pa.binary())
             continue
-        trimmed = pc.utf8_trim_whitespace(texts)
-        empty = pc.equal(trimmed, "")
-        number = pc.match_substring_regex(trimmed, _NUMBER_PATTERN)
-        parsed = pc.cast(pc.if_else(number, pc.replace_substring_regex(trimmed, r"^\+", ""), "0"), pa.float64())
-        fits = pc.and_(number, pc.less_equal(pc.abs(parsed), FLOAT32_MAX))
+        parsed, empty, fits = _numbers(texts)
         column = columns[feature.name]
         refuse(
             pc.invert(pc.or_(empty, fits)).to_numpy(zero_copy_only=False),
@@ -288,7 +417,9 @@ def _typed(
             lambda i, f=feature.name, c=column: f"{f}={_shown(c[i])} is not a number a float32 can hold",
         )
         values[feature.name] = pc.if_else(empty, feature.default, pc.if_else(fits, parsed, 0.0)).cast(pa.float32())
-    if with_label:
+    if with_label and registry.label_rule:
+        values[registry.label] = _derived_label(registry.label_rule, registry.label, columns, refuse)
+    elif with_label:
         label = pc.utf8_trim_whitespace(strings(registry.label))
         column = columns[registry.label]
         valid = pc.match_substring_regex(label, _LABEL_PATTERN)
@@ -300,12 +431,19 @@ def _typed(
         values[registry.label] = pc.cast(pc.ends_with(label, "1"), pa.int64())
     keep = np.flatnonzero(~bad)
     take = pa.array(keep, pa.int64())
-    ids = columns.get(key)
+    if key and key in columns:
+        ids = columns[key]
+        example_ids = [ids[i] for i in keep]
+    elif not key and with_label:
+        # No key column: the row's own fields are its key (serving requests need none).
+        example_ids = _row_keys(registry, columns, keep)
+    else:
+        example_ids = [""] * len(keep)
     return Table(
         size=size,
         rejected=rejected,
         kept=keep.tolist(),
-        example_ids=[ids[i] for i in keep] if ids is not None else [""] * len(keep),
+        example_ids=example_ids,
         values={name: column.take(take) for name, column in values.items()},
         creatives={
             feature.name: _creative_paths(creatives[feature.name].take(take), feature)
@@ -332,15 +470,28 @@ class RowParser:
         registry: the dataset's features, label and keys.
         header: the column names, in the file's order (see `parse_header`).
         with_label: rows carry the label (training data); serving rows may omit it.
+        months: with a span column (training data only), the months to keep: rows of other
+            months are set aside as `Table.outside`. None keeps every month (the timestamp
+            must still parse).
     """
 
-    def __init__(self, registry: FeatureRegistry, header: list[str], *, with_label: bool = True) -> None:
+    def __init__(
+        self,
+        registry: FeatureRegistry,
+        header: list[str],
+        *,
+        with_label: bool = True,
+        months: Collection[str] | None = None,
+    ) -> None:
         self.registry = registry
         self.header = header
         self.width = len(header)
         self.with_label = with_label
-        needed = set(registry.csv_columns)
+        needed = set(registry.csv_columns if with_label else registry.request_columns)
         self._columns = [(name, index) for index, name in enumerate(header) if name in needed]
+        span = registry.span_column if with_label else ""
+        self._span_index = header.index(span) if span and span in header else None
+        self._months = months
 
     def parse_records(self, records: Sequence[bytes]) -> Table:
         """The typed table of many records; a record that is not CSV of the header's width is
@@ -361,6 +512,9 @@ class RowParser:
                 continue
             fields.append(row)
             positions.append(position)
+        outside: list[int] = []
+        if self._span_index is not None and fields:
+            fields, positions, outside = self._in_months(fields, positions, rejected)
         columns = {name: [row[index] for row in fields] for name, index in self._columns}
         table = _typed(self.registry, columns, len(fields), self.with_label)
         return Table(
@@ -370,7 +524,17 @@ class RowParser:
             example_ids=table.example_ids,
             values=table.values,
             creatives=table.creatives,
+            outside=outside,
         )
+
+    def _in_months(self, fields: list, positions: list[int], rejected: dict[int, Rejected]):
+        """The rows whose timestamp parses and falls in the months asked for; the positions of
+        the rows of other months; rows whose timestamp does not parse go to `rejected`."""
+        stamps = [row[self._span_index] for row in fields]
+        unreadable, outside, keep = _by_month(self.registry, stamps, self._months)
+        for i, why in unreadable.items():
+            rejected[positions[i]] = why
+        return [fields[i] for i in keep], [positions[i] for i in keep], [positions[i] for i in outside]
 
     def parse(self, line: bytes) -> ParsedRow | Rejected:
         """A typed row, or why the record is rejected."""
@@ -450,6 +614,11 @@ def parse_mapping(registry: FeatureRegistry, row: Mapping, *, with_label: bool =
         if text is None:
             return Rejected(BAD_VALUE_TYPE, f"{column}={_shown(str(row[column]))} is not a single value")
         columns[column] = [text]
+    if with_label and registry.span_column:
+        # A training row's timestamp must parse, as ingestion checks it (no month is chosen here).
+        unreadable, _, _ = _by_month(registry, columns[registry.span_column], None)
+        if unreadable:
+            return unreadable[0]
     table = _typed(registry, columns, 1, with_label, inline=frozenset(inline))
     if not table.rejected:
         import pyarrow as pa
@@ -460,9 +629,9 @@ def parse_mapping(registry: FeatureRegistry, row: Mapping, *, with_label: bool =
 
 def _columns_read(registry: FeatureRegistry, inline: Mapping[str, bytes], with_label: bool) -> set[str]:
     """The columns a row must give: an image given inline needs no source column."""
-    used = {registry.example_id, *registry.passthrough}
+    used = {registry.example_id, *registry.passthrough} - {""}
     if with_label:
-        used.add(registry.label)
+        used.update({*registry.label_columns, registry.span_column} - {""})
     for feature in registry.features:
         if feature.kind is not Kind.IMAGE:
             used.add(feature.name)
@@ -537,7 +706,14 @@ def attach_images(table: Table, creative: Callable[[str], bytes | Rejected]) -> 
         data = [b"" if isinstance(item, Rejected) else item for item in found]
         images[name] = pa.array(data, pa.binary()).take(index)
     done = Table(
-        table.size, dict(table.rejected), list(table.kept), list(table.example_ids), dict(table.values), {}, images
+        table.size,
+        dict(table.rejected),
+        list(table.kept),
+        list(table.example_ids),
+        dict(table.values),
+        {},
+        images,
+        list(table.outside),
     )
     return done.without(rejected)
 

@@ -20,6 +20,9 @@ class TrainingSettings:
     """The `[training]` section of the config (see pipeline.config.TrainingSection).
 
     Kept as a plain dataclass so that model code never imports the pipeline package.
+    `id_dropout` (not in the config yet, so its default applies) is the share of training rows
+    whose creative's id (the image's source column, e.g. ad_id) is replaced by the unknown
+    id, so that the model learns to predict new ads from their creative and title.
     """
 
     epochs: int = 8
@@ -34,6 +37,7 @@ class TrainingSettings:
     seed: int = 7
     l2: float = 1e-4
     dropout: float = 0.0
+    id_dropout: float = 0.1
     cache_mb: int = 1024
     without: frozenset[Branch] = field(default_factory=frozenset)
 

@@ -1,10 +1,12 @@
-"""EvaluateModel's executor: TFX's Evaluator, without a baseline that holds no model.
+"""EvaluateModel's executor: a thin adapter over `scoring.evaluate` and the push records.
 
-The Evaluator already treats an absent `baseline_model` as TFMA's rubber stamp: the baseline
-model spec and every change threshold are dropped, absolute thresholds still decide. But a
-pipeline compiled once for Kubeflow always wires `FindProductionModel`'s output in, so the
-decision has to happen at run time: this executor drops a baseline artifact that holds no
-SavedModel before handing over to TFX's own executor. Everything else is TFX's Evaluator.
+A candidate whose files are already a pushed version (an unchanged re-run, a retry) is not
+scored again: it is blessed when it is the model in production and not blessed when it was
+pushed earlier and replaced since (re-pushing it would undo that). Otherwise both models are
+scored on the eval split and `gate.judge` decides. The outputs keep TFX's Evaluator contract:
+a `ModelEvaluation` folder (here `evaluation.json`) and a `ModelBlessing` with the `blessed`
+custom property and a ``BLESSED``/``NOT_BLESSED`` marker file, which PushModel, the report and
+Kubeflow read.
 """
 
 from __future__ import annotations
@@ -14,23 +16,109 @@ from typing import Any
 
 from absl import logging
 from tfx import types
-from tfx.components.evaluator import executor as evaluator_executor
-from tfx.types import standard_component_specs
+from tfx.dsl.components.base import base_executor
+from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
-BASELINE_KEY = standard_component_specs.BASELINE_MODEL_KEY
-SAVED_MODEL = "saved_model.pb"
+from components.evaluate import results, scoring, tfma_export
+from components.evaluate.gate import GateSettings
+from components.push import records
+
+EXAMPLES_KEY = "examples"
+MODEL_KEY = "model"
+BASELINE_MODEL_KEY = "baseline_model"
+EVALUATION_KEY = "evaluation"
+BLESSING_KEY = "blessing"
+GATE_KEY = "gate"
+EVAL_SPLIT = "eval"
+TRAIN_SPLIT = "train"
+# TFX's Evaluator contract (tfx.components.evaluator.constants).
+BLESSED_PROPERTY = "blessed"
+BLESSED_FILE, NOT_BLESSED_FILE = "BLESSED", "NOT_BLESSED"
+ALREADY_PUSHED_PROPERTY = "already_pushed_version"
 
 
-def has_saved_model(model_uri: str) -> bool:
-    """Whether a Model artifact folder holds a SavedModel where the Evaluator looks for one."""
+def production_of(baseline: types.Artifact | None) -> tuple[str, int] | None:
+    """The production SavedModel folder and version in FindProductionModel's output, if any."""
+    if baseline is None:
+        return None
+    model_dir = path_utils.serving_model_dir(baseline.uri)
     from tfx.dsl.io import fileio
 
-    return fileio.exists(os.path.join(path_utils.serving_model_dir(model_uri), SAVED_MODEL))
+    if not fileio.exists(os.path.join(model_dir, records.SAVED_MODEL)):
+        return None
+    return model_dir, baseline.get_int_custom_property("production_version")
 
 
-class Executor(evaluator_executor.Executor):
-    """TFX's Evaluator executor, without an empty baseline."""
+def already_pushed(candidate_dir: str, candidate_uri: str, baseline: types.Artifact | None
+                   ) -> results.AlreadyPushed | None:
+    """Whether the candidate's files are already a pushed version, and which one.
+
+    The production model is compared by the digest of its files as copied here, other pushed
+    versions by their records (digest, or the Trainer artifact for records older than digests).
+    """
+    production = production_of(baseline)
+    if production is None:
+        return None
+    production_dir, production_version = production
+    digest = records.model_digest(candidate_dir)
+    if records.model_digest(production_dir) == digest:
+        return results.AlreadyPushed(production_version, production_version)
+    found = records.find_pushed(records.read_index(baseline.uri), digest, candidate_uri)
+    return results.AlreadyPushed(found.version, production_version) if found else None
+
+
+def baseline_name(baseline: types.Artifact) -> str:
+    """The production model in words, for errors."""
+    version = baseline.get_int_custom_property("production_version")
+    source = baseline.get_string_custom_property("source_path") if baseline.has_custom_property("source_path") else ""
+    return f"the model in production, version {version}" + (f" ({source})" if source else "")
+
+
+def write_blessing(blessing: types.Artifact, evaluation: results.Evaluation, model: types.Artifact,
+                   baseline: types.Artifact | None) -> None:
+    """The ModelBlessing as TFX's Evaluator writes it, plus why and what was already pushed."""
+    from tfx.dsl.io import fileio
+
+    blessed = evaluation.validation_ok
+    fileio.makedirs(blessing.uri)
+    with fileio.open(os.path.join(blessing.uri, BLESSED_FILE if blessed else NOT_BLESSED_FILE), "w") as f:
+        f.write("")
+    blessing.set_int_custom_property(BLESSED_PROPERTY, int(blessed))
+    blessing.set_string_custom_property("current_model", model.uri)
+    blessing.set_int_custom_property("current_model_id", model.id)
+    if evaluation.has_baseline and baseline is not None:
+        blessing.set_string_custom_property("baseline_model", baseline.uri)
+        blessing.set_int_custom_property("baseline_model_id", baseline.id)
+    blessing.set_string_custom_property("blessing_message", results.headline(evaluation))
+    if evaluation.already_pushed is not None:
+        blessing.set_int_custom_property(ALREADY_PUSHED_PROPERTY, evaluation.already_pushed.version)
+
+
+def evaluate_candidate(examples_uri: str, candidate_dir: str, model_uri: str, baseline: types.Artifact | None,
+                       settings: GateSettings) -> results.Evaluation:
+    """The gate's evaluation of one candidate, or the note that it was already pushed."""
+    already = already_pushed(candidate_dir, model_uri, baseline)
+    if already is not None:
+        return results.Evaluation(has_baseline=True, validated=False, validation_ok=already.serving,
+                                  already_pushed=already)
+    from tfx.dsl.io import fileio
+
+    production = production_of(baseline)
+    train_pattern = scoring.split_pattern(examples_uri, TRAIN_SPLIT)
+    return scoring.evaluate(
+        scoring.split_pattern(examples_uri, EVAL_SPLIT),
+        candidate_dir,
+        production[0] if production else None,
+        settings,
+        # Without a train split nothing can be called new.
+        train_pattern=train_pattern if fileio.glob(train_pattern) else "",
+        baseline_name=baseline_name(baseline) if production else "",
+    )
+
+
+class Executor(base_executor.BaseExecutor):
+    """Evaluates the candidate against the model in production and writes the blessing."""
 
     def Do(
         self,
@@ -38,8 +126,17 @@ class Executor(evaluator_executor.Executor):
         output_dict: dict[str, list[types.Artifact]],
         exec_properties: dict[str, Any],
     ) -> None:
-        baselines = input_dict.get(BASELINE_KEY) or []
-        if baselines and not has_saved_model(baselines[0].uri):
-            logging.info("No model in production: evaluating with absolute thresholds only.")
-            input_dict = {key: value for key, value in input_dict.items() if key != BASELINE_KEY}
-        super().Do(input_dict, output_dict, exec_properties)
+        settings = GateSettings.from_json(exec_properties[GATE_KEY])
+        examples = artifact_utils.get_single_instance(input_dict[EXAMPLES_KEY])
+        model = artifact_utils.get_single_instance(input_dict[MODEL_KEY])
+        baselines = input_dict.get(BASELINE_MODEL_KEY) or []
+        baseline = baselines[0] if baselines else None
+        candidate_dir = path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model))
+        evaluation = evaluate_candidate(examples.uri, candidate_dir, model.uri, baseline, settings)
+        evaluation_uri = artifact_utils.get_single_uri(output_dict[EVALUATION_KEY])
+        results.write(evaluation_uri, evaluation)
+        tfma_export.write(evaluation_uri, evaluation, settings)
+        write_blessing(artifact_utils.get_single_instance(output_dict[BLESSING_KEY]), evaluation, model, baseline)
+        logging.info("EvaluateModel: %s", results.headline(evaluation))
+        for failure in evaluation.failures:
+            logging.info("  %s", failure)

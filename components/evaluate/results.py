@@ -1,19 +1,27 @@
-"""TFMA's evaluation output as plain values: metrics per slice, threshold checks, curves.
+"""The gate's evaluation as plain values, and its file in the `ModelEvaluation` artifact.
 
-TFMA's validation result decides pass or fail; this module only lays out which threshold
-applied to which slice, with the candidate's and the baseline's values next to it, so that a
-person sees why a model was or was not blessed.
+A shared contract: EvaluateModel writes `evaluation.json` with `write`; the comparison report,
+PushModel (the record's metrics), the run summary and `clickpipe report` read it with `load`.
+Metric names are TFMA's, so push records and listings keep their keys.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+
+from components.evaluate.statistics import Interval
+
+EVALUATION_FILE = "evaluation.json"
+SCHEMA_VERSION = 1
 
 OVERALL = "overall"
 CANDIDATE = "candidate"
 BASELINE = "baseline"
 
-# Metric names as TFMA writes them, set in pipeline/eval_config.py.
+# Metric names (TFMA's, as push records and `clickpipe models list` use them).
 AUC = "auc"
 AUC_PR = "auc_pr"
 LOG_LOSS = "binary_crossentropy"
@@ -21,31 +29,36 @@ CALIBRATION = "calibration"
 MEAN_PREDICTION = "mean_prediction"
 MEAN_LABEL = "mean_label"
 EXAMPLE_COUNT = "example_count"
-CONFUSION_PLOT = "confusion_matrix_plot"
-CALIBRATION_PLOT = "calibration_plot"
+CLICKS = "clicks"
 
 # Table order in reports and listings: (name, label, higher is better or None).
 METRICS = (
     (AUC, "AUC", True),
-    (AUC_PR, "AUC-PR", True),
+    (AUC_PR, "AUC-PR (average precision)", True),
     (LOG_LOSS, "log-loss", False),
     (CALIBRATION, "calibration (mean prediction / mean label)", None),
     (MEAN_PREDICTION, "mean prediction", None),
     (MEAN_LABEL, "mean label", None),
     (EXAMPLE_COUNT, "examples", None),
+    (CLICKS, "clicks", None),
 )
+
+
+def _interval_text(change: Interval) -> str:
+    return f"{change.estimate:+.4f}, interval {change.low:+.4f} to {change.high:+.4f}"
 
 
 @dataclass(frozen=True)
 class Failure:
-    """One threshold a candidate did not meet.
+    """One rule a candidate did not meet.
 
     Attributes:
-        metric: the TFMA metric name, e.g. ``auc``.
-        slice: ``overall`` or ``feature=value[, feature=value]``.
-        value: the candidate's value on the slice (NaN when the slice had no examples).
+        metric: the metric name, e.g. ``auc``; ``example_count`` for a split too small.
+        slice: ``overall``, ``feature=value[, feature=value]`` or the new-values slice.
+        value: the candidate's value on the slice (NaN when it could not be computed).
         threshold: what was required, in words.
-        baseline: the production model's value on the slice, when a baseline was compared.
+        baseline: the production model's value on the slice, for a comparison.
+        change: candidate minus production with its interval, for a comparison.
     """
 
     metric: str
@@ -53,17 +66,23 @@ class Failure:
     value: float
     threshold: str
     baseline: float | None = None
+    change: Interval | None = None
 
     def __str__(self) -> str:
         text = f"{self.metric} on {self.slice}: {self.value:.4f}"
         if self.baseline is not None:
-            text += f" vs production {self.baseline:.4f} ({self.value - self.baseline:+.4f})"
+            text += f" vs production {self.baseline:.4f}"
+            if self.change is not None:
+                text += f" ({_interval_text(self.change)})"
         return f"{text}; required {self.threshold}"
 
 
 @dataclass(frozen=True)
 class Check:
-    """One threshold applied to one slice, and whether TFMA found it met."""
+    """One rule applied to one slice, and whether the candidate met it.
+
+    `limit` is the rule's number: the floor, or the tolerated change (negative for a drop).
+    """
 
     metric: str
     slice: str
@@ -71,6 +90,8 @@ class Check:
     value: float
     baseline: float | None
     passed: bool
+    change: Interval | None = None
+    limit: float | None = None
 
 
 @dataclass(frozen=True)
@@ -80,7 +101,7 @@ class Curves:
     Attributes:
         roc: (false positive rate, true positive rate) points.
         precision_recall: (recall, precision) points.
-        calibration: (mean prediction, mean label, examples) per non-empty bucket.
+        calibration: (mean prediction, mean label, rows) per equal-count bucket.
     """
 
     roc: list[tuple[float, float]]
@@ -89,219 +110,187 @@ class Curves:
 
 
 @dataclass
-class Evaluation:
-    """Everything the report and the run summary read from one TFMA output folder.
+class SliceResult:
+    """One slice of the eval split: its counts, each model's metrics and the comparison.
 
     Attributes:
-        has_baseline: whether a production model was evaluated next to the candidate.
-        validated: whether TFMA checked thresholds (a validation result exists).
-        validation_ok: TFMA's verdict; the Evaluator blesses exactly when this is true.
-        metrics: slice name -> model (candidate/baseline) -> metric name -> value.
-        checks: every threshold on every slice it applied to.
-        failures: every threshold not met, from TFMA's validation result.
+        name: ``overall``, ``feature=value, ...`` or the new-values slice's name.
+        columns: the columns the slice is cut by (empty for overall).
+        examples: rows in the slice.
+        clicks: clicks in the slice.
+        metrics: model (candidate/baseline) -> metric name -> value.
+        judged: enough clicks and non-clicks to judge (`min_clicks` of each).
+        guarded: its comparison with production can block the push.
+        auc_interval: the candidate's AUC with its interval (judged slices).
+        auc_change: candidate minus production AUC with its interval (judged, with a baseline).
+        log_loss_change: candidate minus production log-loss, likewise.
+        failed: a rule failed on this slice.
+    """
+
+    name: str
+    columns: list[str]
+    examples: int
+    clicks: int
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    judged: bool = False
+    guarded: bool = False
+    auc_interval: Interval | None = None
+    auc_change: Interval | None = None
+    log_loss_change: Interval | None = None
+    failed: bool = False
+
+
+@dataclass(frozen=True)
+class AlreadyPushed:
+    """The candidate's files are already a pushed version, so it was not evaluated again.
+
+    Attributes:
+        version: the pushed version holding the candidate's files.
+        production_version: the version TF Serving serves now.
+    """
+
+    version: int
+    production_version: int
+
+    @property
+    def serving(self) -> bool:
+        """Whether the candidate is the model in production."""
+        return self.version == self.production_version
+
+    def __str__(self) -> str:
+        if self.serving:
+            return f"already serving version {self.version}"
+        return f"already pushed as version {self.version}; production serves version {self.production_version}"
+
+
+@dataclass
+class Evaluation:
+    """Everything the report, the push record and the run summary read from one evaluation.
+
+    Attributes:
+        has_baseline: whether a production model was scored next to the candidate.
+        validated: whether the rules were checked (False when the candidate was already pushed).
+        validation_ok: the verdict; EvaluateModel blesses exactly when this is true.
+        slices: overall first, then every slice of every configured slicing, then new values.
+        checks: every rule on every slice it applied to.
+        failures: every rule not met.
         curves: model -> plot data of the overall slice.
+        method: how intervals were computed, in words.
+        confidence: the simultaneous confidence level of the intervals.
+        comparisons: how many intervals that level holds over.
+        min_clicks: clicks (and non-clicks) a slice needs to be judged.
+        new_slice: the name of the slice of rows with values absent from training ("" if none).
+        already_pushed: set when the candidate was not evaluated because it was already pushed.
     """
 
     has_baseline: bool
     validated: bool
     validation_ok: bool
-    metrics: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    slices: list[SliceResult] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     curves: dict[str, Curves] = field(default_factory=dict)
+    method: str = ""
+    confidence: float = 0.95
+    comparisons: int = 0
+    min_clicks: int = 0
+    new_slice: str = ""
+    already_pushed: AlreadyPushed | None = None
+
+    @property
+    def metrics(self) -> dict[str, dict[str, dict[str, float]]]:
+        """Slice name -> model -> metric name -> value."""
+        return {s.name: s.metrics for s in self.slices}
 
     def value(self, slice_name: str, model: str, metric: str) -> float | None:
         """One metric value, or None when it was not computed."""
         return self.metrics.get(slice_name, {}).get(model, {}).get(metric)
 
+    def slice(self, name: str) -> SliceResult | None:
+        """The slice of that name, if evaluated."""
+        return next((s for s in self.slices if s.name == name), None)
 
-def slice_name(slice_key: tuple) -> str:
-    """``overall`` or ``feature=value, feature=value`` for a TFMA slice key tuple."""
-    return ", ".join(f"{column}={value}" for column, value in slice_key) or OVERALL
+    def regressions_first(self) -> list[SliceResult]:
+        """Slices other than overall: failed ones first, then by how much AUC the candidate
+        loses against production (or by its AUC without one); slices too small to judge last."""
 
+        def order(item: SliceResult) -> tuple:
+            if not item.judged:
+                return (2, 0.0, item.name)
+            if item.auc_change is not None:
+                return (0 if item.failed else 1, item.auc_change.estimate, item.name)
+            candidate_auc = item.metrics.get(CANDIDATE, {}).get(AUC, math.nan)
+            return (0 if item.failed else 1, candidate_auc, item.name)
 
-def spec_name(spec) -> str:
-    """A `tfma.SlicingSpec` in words, e.g. ``every device_type`` or ``overall``."""
-    keys = list(spec.feature_keys)
-    values = [f"{k}={v}" for k, v in sorted(spec.feature_values.items())]
-    if not keys and not values:
-        return OVERALL
-    return ", ".join(values + [f"every {k}" for k in keys])
-
-
-def threshold_text(threshold) -> str:
-    """A TFMA value or change threshold in words."""
-    import tensorflow_model_analysis as tfma
-
-    if isinstance(threshold, tfma.GenericValueThreshold):
-        bounds = []
-        if threshold.HasField("lower_bound"):
-            bounds.append(f">= {threshold.lower_bound.value:.4f}")
-        if threshold.HasField("upper_bound"):
-            bounds.append(f"<= {threshold.upper_bound.value:.4f}")
-        return " and ".join(bounds) or "any value"
-    higher = threshold.direction == tfma.MetricDirection.HIGHER_IS_BETTER
-    parts = []
-    if threshold.HasField("absolute"):
-        limit = threshold.absolute.value
-        if higher and limit <= 0:
-            parts.append(f"at most {-limit:.4f} below production")
-        elif not higher and limit >= 0:
-            parts.append(f"at most {limit:.4f} above production")
-        else:
-            parts.append(f"change vs production {'>=' if higher else '<='} {limit:+.4f}")
-    if threshold.HasField("relative"):
-        parts.append(f"relative change {'>=' if higher else '<='} {threshold.relative.value:+.2%}")
-    return " and ".join(parts)
+        return sorted((s for s in self.slices if s.name != OVERALL), key=order)
 
 
-def _model(name: str) -> str:
-    # A single-model evaluation names its model "".
-    return name or CANDIDATE
+def headline(evaluation: Evaluation) -> str:
+    """One line: blessed or not, and against what."""
+    if evaluation.already_pushed is not None:
+        already = evaluation.already_pushed
+        if already.serving:
+            return f"not evaluated again: {already}"
+        return f"NOT blessed: {already}"
+    against = "the model in production"
+    if not evaluation.has_baseline:
+        against = "absolute thresholds only (no model in production yet)"
+    if evaluation.validation_ok:
+        return f"blessed against {against}"
+    return f"NOT blessed against {against}: {len(evaluation.failures)} rule(s) failed"
 
 
-def _scalar_metrics(evaluation_uri: str) -> tuple[dict, dict]:
-    """Metric values by slice name, and slice keys by slice name."""
-    import tensorflow_model_analysis as tfma
+def write(evaluation_uri: str, evaluation: Evaluation) -> str:
+    """Writes `evaluation.json` into the folder (local or gs://); returns its path."""
+    from tfx.dsl.io import fileio
 
-    metrics: dict[str, dict[str, dict[str, float]]] = {}
-    keys: dict[str, tuple] = {}
-    for for_slice in tfma.load_metrics(evaluation_uri):
-        if for_slice.HasField("cross_slice_key"):
-            continue
-        key = tfma.slicer.deserialize_slice_key(for_slice.slice_key)
-        name = slice_name(key)
-        keys[name] = key
-        for item in for_slice.metric_keys_and_values:
-            key_proto, value = item.key, item.value
-            if key_proto.HasField("sub_key") or key_proto.is_diff or not value.HasField("double_value"):
-                continue
-            model = metrics.setdefault(name, {}).setdefault(_model(key_proto.model_name), {})
-            model[key_proto.name] = value.double_value.value
-    return metrics, keys
+    fileio.makedirs(evaluation_uri)
+    path = os.path.join(evaluation_uri, EVALUATION_FILE)
+    with fileio.open(path, "w") as f:
+        f.write(json.dumps({"schema": SCHEMA_VERSION, **asdict(evaluation)}, indent=1))
+    return path
 
 
-def _curves(evaluation_uri: str) -> dict[str, Curves]:
-    import tensorflow_model_analysis as tfma
-
-    curves = {}
-    for for_slice in tfma.load_plots(evaluation_uri):
-        if for_slice.slice_key.single_slice_keys or for_slice.HasField("cross_slice_key"):
-            continue
-        by_model: dict[str, dict] = {}
-        for item in for_slice.plot_keys_and_values:
-            parts = by_model.setdefault(_model(item.key.model_name), {})
-            matrices = item.value.confusion_matrix_at_thresholds.matrices
-            if matrices:
-                parts["roc"] = [(m.false_positive_rate, m.recall) for m in matrices]
-                parts["precision_recall"] = [
-                    (m.recall, m.precision) for m in matrices if m.true_positives + m.false_positives
-                ]
-            buckets = item.value.calibration_histogram_buckets.buckets
-            if buckets:
-                parts["calibration"] = [
-                    (
-                        b.total_weighted_refined_prediction.value / b.num_weighted_examples.value,
-                        b.total_weighted_label.value / b.num_weighted_examples.value,
-                        b.num_weighted_examples.value,
-                    )
-                    for b in buckets
-                    if b.num_weighted_examples.value > 0
-                ]
-        for model, parts in by_model.items():
-            curves[model] = Curves(
-                roc=sorted(parts.get("roc", [])),
-                precision_recall=sorted(parts.get("precision_recall", [])),
-                calibration=parts.get("calibration", []),
-            )
-    return curves
+def _interval(data: dict | None) -> Interval | None:
+    return Interval(**data) if data else None
 
 
-def _load_validation(evaluation_uri: str):
-    import tensorflow as tf
-    import tensorflow_model_analysis as tfma
-
-    # TFMA writes validations only when thresholds were configured.
-    if not tf.io.gfile.glob(f"{evaluation_uri.rstrip('/')}/validations*"):
-        return None
-    return tfma.load_validation_result(evaluation_uri)
-
-
-def _failures(validation, metrics: dict) -> tuple[list[Failure], set]:
-    """Failures in words, and (slice, metric, is_diff, threshold bytes) of each for matching."""
-    import tensorflow_model_analysis as tfma
-
-    failures, keys = [], set()
-    for for_slice in validation.metric_validations_per_slice:
-        name = slice_name(tfma.slicer.deserialize_slice_key(for_slice.slice_key))
-        for failure in for_slice.failures:
-            metric, is_diff = failure.metric_key.name, failure.metric_key.is_diff
-            which = "change_threshold" if is_diff else "value_threshold"
-            threshold = getattr(failure.metric_threshold, which)
-            keys.add((name, metric, is_diff, threshold.SerializeToString()))
-            value = metrics.get(name, {}).get(CANDIDATE, {}).get(metric, float("nan"))
-            baseline = metrics.get(name, {}).get(BASELINE, {}).get(metric) if is_diff else None
-            failures.append(Failure(metric, name, value, threshold_text(threshold), baseline))
-    for spec in validation.missing_slices:
-        failures.append(Failure("example_count", spec_name(spec), float("nan"), "examples in the slice"))
-    return failures, keys
-
-
-def _checks(eval_config, metrics: dict, slice_keys: dict, failed: set) -> list[Check]:
-    import tensorflow_model_analysis as tfma
-
-    thresholds = tfma.metrics.metric_thresholds_from_metrics_specs(eval_config.metrics_specs, eval_config=eval_config)
-    checks = []
-    for metric_key, specs_and_thresholds in thresholds.items():
-        if metric_key.model_name == BASELINE:
-            continue
-        for spec, threshold in specs_and_thresholds:
-            for name, key in slice_keys.items():
-                applies = spec is None or tfma.slicer.SingleSliceSpec(spec=spec).is_slice_applicable(key)
-                if not applies:
-                    continue
-                models = metrics.get(name, {})
-                value = models.get(CANDIDATE, {}).get(metric_key.name, float("nan"))
-                baseline = models.get(BASELINE, {}).get(metric_key.name) if metric_key.is_diff else None
-                passed = (
-                    name,
-                    metric_key.name,
-                    metric_key.is_diff,
-                    threshold.SerializeToString(),
-                ) not in failed
-                checks.append(Check(metric_key.name, name, threshold_text(threshold), value, baseline, passed))
-    return checks
+def from_dict(data: dict) -> Evaluation:
+    """An `Evaluation` from its JSON form (as `write` stores it)."""
+    data = {k: v for k, v in data.items() if k != "schema"}
+    slices = [
+        SliceResult(**{**s, "auc_interval": _interval(s.get("auc_interval")),
+                       "auc_change": _interval(s.get("auc_change")),
+                       "log_loss_change": _interval(s.get("log_loss_change"))})
+        for s in data.pop("slices", [])
+    ]
+    checks = [Check(**{**c, "change": _interval(c.get("change"))}) for c in data.pop("checks", [])]
+    failures = [Failure(**{**f, "change": _interval(f.get("change"))}) for f in data.pop("failures", [])]
+    curves = {
+        model: Curves(**{k: [tuple(p) for p in points] for k, points in parts.items()})
+        for model, parts in data.pop("curves", {}).items()
+    }
+    already = data.pop("already_pushed", None)
+    return Evaluation(
+        **data,
+        slices=slices,
+        checks=checks,
+        failures=failures,
+        curves=curves,
+        already_pushed=AlreadyPushed(**already) if already else None,
+    )
 
 
 def load(evaluation_uri: str) -> Evaluation:
-    """Reads a TFMA output folder (TFX Evaluator's `evaluation` artifact or our own run).
-
-    Args:
-        evaluation_uri: the folder with TFMA's metrics, plots, validations and eval config;
-            local or gs://.
-
-    Returns:
-        The evaluation as plain values.
+    """Reads the evaluation EvaluateModel (or `clickpipe report`) wrote into a folder.
 
     Raises:
-        FileNotFoundError: the folder holds no TFMA output.
+        FileNotFoundError: the folder holds no `evaluation.json`.
     """
-    from tensorflow_model_analysis.writers import eval_config_writer
+    from tfx.dsl.io import fileio
 
-    loaded = eval_config_writer.load_eval_run(evaluation_uri)
-    if not loaded or loaded[0] is None:
-        raise FileNotFoundError(f"no TFMA evaluation in {evaluation_uri}")
-    eval_config = loaded[0]
-    has_baseline = any(spec.is_baseline for spec in eval_config.model_specs)
-    metrics, slice_keys = _scalar_metrics(evaluation_uri)
-    validation = _load_validation(evaluation_uri)
-    failures, failed = _failures(validation, metrics) if validation else ([], set())
-    return Evaluation(
-        has_baseline=has_baseline,
-        validated=validation is not None,
-        validation_ok=bool(validation and validation.validation_ok),
-        metrics=metrics,
-        checks=_checks(eval_config, metrics, slice_keys, failed) if validation else [],
-        failures=failures,
-        curves=_curves(evaluation_uri),
-    )
+    path = os.path.join(evaluation_uri, EVALUATION_FILE)
+    if not fileio.exists(path):
+        raise FileNotFoundError(f"no clickpipe evaluation ({EVALUATION_FILE}) in {evaluation_uri}")
+    with fileio.open(path, "r") as f:
+        return from_dict(json.loads(f.read()))

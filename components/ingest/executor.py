@@ -82,6 +82,9 @@ def check_headers(storage: Storage, selection: SpanSelection, registry: FeatureR
 def check_counts(counts: IngestCounts, selection: SpanSelection, max_fraction: float, samples: list[str]) -> None:
     """Stops the run when the span gave no examples or too many rows were quarantined.
 
+    The message's first line already says why the first row was quarantined, since a terminal
+    or a log reader may show only that line; the rows follow, one a line.
+
     Raises:
         IngestError: no rows, no examples, rows unaccounted for, or a quarantined fraction
             above `max_fraction`; the message has the counts and a few quarantined rows.
@@ -95,15 +98,27 @@ def check_counts(counts: IngestCounts, selection: SpanSelection, max_fraction: f
     if counts.read == 0:
         raise IngestError(f"span {months} under {selection.source} is empty: its files hold no rows")
     shown = "".join(f"\n  {_cut(line)}" for line in samples)
+    first = f"; the first: {_why(samples[0])}" if samples else ""
     if counts.quarantined_fraction > max_fraction:
         raise IngestError(
             f"span {months}: {counts.rows_quarantined} of {counts.read} rows "
             f"({counts.quarantined_fraction:.2%}) quarantined, above "
-            f"dataset.max_quarantined_fraction={max_fraction} ({counts.describe_quarantine()}); "
-            f"fix the data or raise the limit. First quarantined rows:{shown}"
+            f"dataset.max_quarantined_fraction={max_fraction} ({counts.describe_quarantine()}{first}); "
+            f"fix the data or the config, or raise the limit. First quarantined rows:{shown}"
         )
     if counts.rows_written == 0:
-        raise IngestError(f"span {months}: every row was quarantined ({counts.describe_quarantine()}){shown}")
+        raise IngestError(
+            f"span {months}: every row was quarantined ({counts.describe_quarantine()}{first}){shown}"
+        )
+
+
+def _why(sample: str) -> str:
+    """Where a quarantined row (a quarantine JSON line) was and why, in a few words."""
+    try:
+        record = json.loads(sample)
+        return f"{record['file']} line {record['line']}, {record['reason']}: {_cut(record['detail'])}"
+    except (ValueError, KeyError, TypeError):
+        return _cut(sample)
 
 
 def _cut(text: str) -> str:
@@ -135,8 +150,10 @@ def ingest(
         IngestError: no examples, or too many rows quarantined.
     """
     storage = storage or open_storage(settings.source)
+    registry = settings.registry
     selection = resolve_spans(
-        settings.source, settings.impressions_pattern, settings.span, settings.window, storage
+        settings.source, settings.impressions_pattern, settings.span, settings.window, storage,
+        span_column=registry.span_column, span_format=registry.span_format,
     )
     if settings.fingerprint and settings.fingerprint != selection.fingerprint:
         logging.warning("span %s changed after the run was planned; ingesting it as it is now",
@@ -150,13 +167,14 @@ def ingest(
             fileio.rmtree(uri)
         fileio.makedirs(uri)
     pipeline = make_pipeline()
-    build_ingest(pipeline, settings.source, selection.files, settings.registry,
-                 settings.eval_percent, examples_uri, quarantine_uri)
+    build_ingest(pipeline, settings.source, selection.files, registry, settings.eval_percent,
+                 examples_uri, quarantine_uri, selection.months if registry.span_column else None)
     result = pipeline.run()
     result.wait_until_finish()
     counts = IngestCounts.from_metrics(result)
-    logging.info("ingested %s: read %d, written %s, quarantined %s", ",".join(selection.months),
-                 counts.read, counts.written, counts.describe_quarantine())
+    logging.info("ingested %s: read %d, written %s, quarantined %s, rows of other months %d",
+                 ",".join(selection.months), counts.read, counts.written, counts.describe_quarantine(),
+                 counts.other_months)
     check_counts(counts, selection, settings.max_quarantined_fraction,
                  first_quarantined(quarantine_uri, SAMPLE_ROWS))
     return selection, counts
@@ -187,6 +205,7 @@ def record_properties(examples, quarantine, selection: SpanSelection, counts: In
         artifact.set_int_custom_property("rows_read", counts.read)
         artifact.set_int_custom_property("rows_written", counts.rows_written)
         artifact.set_int_custom_property("rows_quarantined", counts.rows_quarantined)
+        artifact.set_int_custom_property("rows_other_months", counts.other_months)
         for reason, count in counts.quarantined.items():
             artifact.set_int_custom_property(f"quarantined_{reason}", count)
     for split, count in counts.written.items():

@@ -1,7 +1,8 @@
 """The Beam part of ingestion: stream each impressions file into train, eval and quarantine.
 
 One element per file: a worker streams the file in chunks, so memory does not grow with the
-span. Every line read is counted and ends in exactly one of the three outputs.
+span. Every row read is counted and ends in exactly one of the three outputs; with a span
+column, the rows of other months than the window's are counted apart (they are other spans).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class IngestCounts:
     read: int = 0
     written: dict[str, int] = field(default_factory=dict)
     quarantined: dict[str, int] = field(default_factory=dict)
+    other_months: int = 0
 
     @property
     def rows_written(self) -> int:
@@ -63,16 +65,25 @@ class IngestCounts:
             read=values.get("rows_read", 0),
             written={split: values.get(f"rows_written_{split}", 0) for split in rows.SPLITS},
             quarantined={r: values.get(f"rows_quarantined_{r}", 0) for r in rows.REASONS},
+            other_months=values.get("rows_other_months", 0),
         )
 
 
 class IngestFile(beam.DoFn):
     """Parses one impressions file in batches, joins creatives, and writes its examples by split
     and its quarantined rows to files of its own (named after the file's index, so a retried
-    bundle rewrites the same files)."""
+    bundle rewrites the same files). With a span column, only the rows of `months` are read;
+    the others are counted as other months'."""
 
     def __init__(
-        self, source: str, registry: dict, eval_percent: int, examples_uri: str, quarantine_uri: str, files: int
+        self,
+        source: str,
+        registry: dict,
+        eval_percent: int,
+        examples_uri: str,
+        quarantine_uri: str,
+        files: int,
+        months: tuple[str, ...] | None = None,
     ) -> None:
         self._source = source
         self._registry_dict = registry
@@ -80,7 +91,9 @@ class IngestFile(beam.DoFn):
         self._examples_uri = examples_uri
         self._quarantine_uri = quarantine_uri
         self._files = files
+        self._months = months
         self._read = Metrics.counter(METRICS_NAMESPACE, "rows_read")
+        self._other_months = Metrics.counter(METRICS_NAMESPACE, "rows_other_months")
         self._written = {s: Metrics.counter(METRICS_NAMESPACE, f"rows_written_{s}") for s in rows.SPLITS}
         self._quarantined = {r: Metrics.counter(METRICS_NAMESPACE, f"rows_quarantined_{r}") for r in rows.REASONS}
 
@@ -101,7 +114,8 @@ class IngestFile(beam.DoFn):
         _, header_line = next(records, (0, None))
         if header_line is None:
             return
-        parser = rows.RowParser(self._registry, rows.parse_header(header_line, self._registry, info.name))
+        header = rows.parse_header(header_line, self._registry, info.name)
+        parser = rows.RowParser(self._registry, header, months=self._months)
         reader.width = parser.width
         suffix = f"{index:05d}-of-{self._files:05d}"
         writers = {
@@ -128,7 +142,8 @@ class IngestFile(beam.DoFn):
     def _ingest_batch(self, file: str, parser: rows.RowParser, batch: list, writers: dict, quarantine) -> None:
         lines = [line for _, line in batch]
         table = rows.attach_images(parser.parse_records(lines), self._creative)
-        self._read.inc(len(batch))
+        self._read.inc(len(batch) - len(table.outside))
+        self._other_months.inc(len(table.outside))
         for position, rejected in sorted(table.rejected.items()):
             self._quarantined[rejected.reason].inc()
             line_number, line = batch[position]
@@ -153,19 +168,22 @@ def build_ingest(
     eval_percent: int,
     examples_uri: str,
     quarantine_uri: str,
+    months: tuple[str, ...] | None = None,
 ) -> None:
     """Adds ingestion to `pipeline`: the files in, gzipped TFRecords and quarantine JSONL out.
 
     Each file is one element; the worker that takes it writes its rows straight to
     ``Split-<split>/data_tfrecord-<file>-of-<files>.gz`` and its quarantined rows beside, so no
-    row crosses Beam one by one.
+    row crosses Beam one by one. `months`: with the registry's span column, the months to keep.
     """
     import tensorflow as tf
 
     for split in rows.SPLITS:
         tf.io.gfile.makedirs(os.path.join(examples_uri, f"Split-{split}"))
     tf.io.gfile.makedirs(quarantine_uri)
-    ingest_file = IngestFile(source, registry.to_dict(), eval_percent, examples_uri, quarantine_uri, len(files))
+    ingest_file = IngestFile(
+        source, registry.to_dict(), eval_percent, examples_uri, quarantine_uri, len(files), months
+    )
     _ = (
         pipeline
         | "ListFiles" >> beam.Create(list(enumerate(files)))

@@ -1,4 +1,8 @@
-"""FindProductionModel's executor: copy the served SavedModel into the output Model artifact."""
+"""FindProductionModel's executor: copy the served SavedModel into the output Model artifact.
+
+Beside it goes the index of every pushed version (`records.PUSHED_INDEX`), from which
+EvaluateModel tells a candidate that was already pushed.
+"""
 
 from __future__ import annotations
 
@@ -33,6 +37,10 @@ def describe(model, record: records.PushRecord | None) -> None:
         model.set_int_custom_property("rollback_of", record.rollback_of)
 
 
+class ProductionModelError(RuntimeError):
+    """The served version cannot be read; the message names the version and its folder."""
+
+
 class Executor(base_executor.BaseExecutor):
     """Finds the served version and copies it; leaves the artifact empty when there is none."""
 
@@ -45,15 +53,24 @@ class Executor(base_executor.BaseExecutor):
         from tfx.utils import io_utils
 
         model = artifact_utils.get_single_instance(output_dict[MODEL_KEY])
-        record = records.latest_pushed(exec_properties[MODEL_BASE_PATH_KEY])
+        base = exec_properties[MODEL_BASE_PATH_KEY]
+        record = records.latest_pushed(base)
         describe(model, record)
+        records.write_index(model.uri, records.pushed_versions(base))
         if record is None:
             logging.info(
                 "No model in production under %s: absolute thresholds only.",
                 exec_properties[MODEL_BASE_PATH_KEY],
             )
             return
-        io_utils.copy_dir(record.path, path_utils.serving_model_dir(model.uri))
+        try:
+            io_utils.copy_dir(record.path, path_utils.serving_model_dir(model.uri))
+        except Exception as exc:  # noqa: BLE001 - any storage error: the run must stop with the version named
+            raise ProductionModelError(
+                f"the model in production, version {record.version} ({record.path}), cannot be copied: "
+                f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}; "
+                "restore it or serve an earlier version (clickpipe models rollback VERSION)"
+            ) from None
         logging.info(
             "Model in production: version %d (%s), copied to %s.",
             record.version,

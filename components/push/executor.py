@@ -1,4 +1,9 @@
-"""Executor of PushModel: a thin adapter over `components.push.records`."""
+"""Executor of PushModel: a thin adapter over `components.push.records`.
+
+A model is pushed once: when its files (by digest) are already a complete version, nothing is
+pushed and `already_pushed_version` names it; when a failed push left a version without
+``saved_model.pb`` for this model, that version is finished instead of a new one being added.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,8 @@ from components.push import records
 
 # Overall metrics copied into the push record, by TFMA metric name.
 RECORD_METRICS = ("auc", "auc_pr", "binary_crossentropy", "example_count", "mean_prediction", "mean_label")
+# Set on the PushedModel when the model was already a complete version.
+ALREADY_PUSHED = "already_pushed_version"
 
 
 def is_blessed(artifacts: list[types.Artifact] | None) -> bool:
@@ -94,7 +101,14 @@ class Executor(base_executor.BaseExecutor):
         model = artifact_utils.get_single_instance(input_dict["model"])
         model_dir = path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model))
         base = exec_properties["model_base_path"]
-        version = records.next_version(base)
+        digest = records.model_digest(model_dir)
+        existing = records.find_pushed(records.pushed_versions(base), digest, model.uri)
+        if existing is not None:
+            logging.info("Model already pushed as version %d: nothing pushed.", existing.version)
+            pushed.set_int_custom_property("pushed", 0)
+            pushed.set_int_custom_property(ALREADY_PUSHED, existing.version)
+            return
+        version = records.unfinished_version(base, digest) or records.next_version(base)
         target = records.version_path(base, version)
         record = records.PushRecord(
             version=version,
@@ -104,6 +118,7 @@ class Executor(base_executor.BaseExecutor):
             blessed=True,
             metrics=overall_metrics(input_dict.get("evaluation")),
             model_uri=model.uri,
+            model_digest=digest,
         )
         extra = warmup_files(input_dict.get("infra_blessing"))
         records.copy_version(model_dir, target, record, extra_files=extra)

@@ -9,10 +9,15 @@ TF Serving's default version policy serves the highest numeric version, so that 
 in production. A rollback re-pushes an earlier version's files as a new highest version whose
 record says ``rollback_of``: TF Serving picks it up like any push, and the history stays in
 the records. Works on a local folder or gs:// through TFX's `fileio`.
+
+A record carries the digest of the model's files (`model_digest`), so a model already pushed
+is recognised whatever folder it is read from: a re-run of an unchanged month, a retry after a
+failure in or after the push, or a rollback never turns one model into two versions.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -20,9 +25,12 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
-RECORD_PATH = os.path.join("assets.extra", "clickpipe_push.json")
+EXTRA_DIR = "assets.extra"
+RECORD_PATH = os.path.join(EXTRA_DIR, "clickpipe_push.json")
 SCHEMA_VERSION = 1
 SAVED_MODEL = "saved_model.pb"
+# Beside a Model artifact's `Format-Serving/`: every pushed version's record (FindProductionModel).
+PUSHED_INDEX = "pushed_versions.json"
 
 
 class RecordError(ValueError):
@@ -41,6 +49,7 @@ class PushRecord:
         blessed: whether the Evaluator blessed it (the Pusher pushes only blessed models).
         metrics: key overall metrics of the candidate at push time (TFMA names).
         model_uri: the Trainer's model artifact the files came from.
+        model_digest: `model_digest` of the model's files ("" in records written before it).
         rollback_of: for a rollback, the earlier version whose files these are.
         path: where the version lives; filled in when read, not stored.
     """
@@ -52,6 +61,7 @@ class PushRecord:
     blessed: bool = True
     metrics: dict[str, float] = field(default_factory=dict)
     model_uri: str = ""
+    model_digest: str = ""
     rollback_of: int | None = None
     path: str = field(default="", compare=False)
 
@@ -128,6 +138,78 @@ def read_record(model_base_path: str, version: int) -> PushRecord | None:
         raise RecordError(f"unreadable push record {record_file}: {exc}") from None
     # The folder name is what TF Serving serves, whatever the record says.
     return record if record.version == version else PushRecord(**{**asdict(record), "version": version})
+
+
+def model_digest(saved_model_dir: str) -> str:
+    """A SHA-256 over a SavedModel's files (relative paths and contents), `assets.extra/` left out.
+
+    `assets.extra/` holds what a push adds (the record, warmup requests), so the Trainer's
+    output and every version pushed from it have the same digest.
+    """
+    fileio = _fileio()
+    root = saved_model_dir.rstrip("/")
+    files = []
+    for folder, _, names in fileio.walk(root):
+        relative = os.path.relpath(folder, root)
+        if relative.split(os.sep)[0] == EXTRA_DIR:
+            continue
+        files.extend(os.path.normpath(os.path.join(relative, name)) for name in names)
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        content = hashlib.sha256()
+        with fileio.open(os.path.join(root, name), "rb") as f:
+            while chunk := f.read(1 << 20):
+                content.update(chunk)
+        digest.update(f"{name}\0{content.hexdigest()}\n".encode())
+    return digest.hexdigest()
+
+
+def find_pushed(pushed: list[PushRecord], digest: str, model_uri: str = "") -> PushRecord | None:
+    """The newest pushed version holding this model: same digest, or, for records written
+    before digests, the same Trainer artifact."""
+    for record in reversed(pushed):
+        if record.model_digest == digest or (not record.model_digest and model_uri and record.model_uri == model_uri):
+            return record
+    return None
+
+
+def unfinished_version(model_base_path: str, digest: str) -> int | None:
+    """A version folder a failed push left without ``saved_model.pb``, whose record names this
+    model: pushing again finishes it instead of adding a second version."""
+    fileio = _reader(model_base_path)
+    for version in reversed(_numeric_versions(model_base_path)):
+        path = version_path(model_base_path, version)
+        record_file = os.path.join(path, RECORD_PATH)
+        if fileio.exists(os.path.join(path, SAVED_MODEL)) or not fileio.exists(record_file):
+            continue
+        with fileio.open(record_file, "r") as f:
+            try:
+                record = PushRecord.from_json(f.read())
+            except (ValueError, TypeError):
+                continue
+        if record.model_digest == digest:
+            return version
+    return None
+
+
+def write_index(folder: str, pushed: list[PushRecord]) -> str:
+    """Writes the records of every pushed version into `folder` (see `PUSHED_INDEX`)."""
+    fileio = _fileio()
+    fileio.makedirs(folder)
+    path = os.path.join(folder, PUSHED_INDEX)
+    with fileio.open(path, "w") as f:
+        f.write(json.dumps([{**asdict(r), "path": r.path} for r in pushed], indent=1))
+    return path
+
+
+def read_index(folder: str) -> list[PushRecord]:
+    """The records `write_index` wrote into `folder`; empty when it wrote none."""
+    fileio = _fileio()
+    path = os.path.join(folder, PUSHED_INDEX)
+    if not fileio.exists(path):
+        return []
+    with fileio.open(path, "r") as f:
+        return [PushRecord(**item) for item in json.loads(f.read())]
 
 
 def pushed_versions(model_base_path: str) -> list[PushRecord]:
@@ -232,6 +314,7 @@ def rollback(model_base_path: str, version: int, run_id: str = "") -> PushRecord
         blessed=source.blessed,
         metrics=dict(source.metrics),
         model_uri=source.model_uri,
+        model_digest=source.model_digest,
         rollback_of=version,
     )
     target = version_path(model_base_path, new_version)

@@ -1,9 +1,10 @@
 """A schema proposal from a span's statistics, shaped by the feature registry.
 
 TFDV infers types, presence and value counts; the registry then says what each feature is:
-categorical features get their observed values as a domain (unless hashed), numeric ones
-their observed range, text and image features a natural-language or image domain, and the
-label, example id and passthrough columns are left out of the SERVING environment.
+categorical features get their observed values as a domain (unless hashed), numeric ones a
+lower bound of 0 when no value was negative and no upper bound (a later month's larger value is
+not an anomaly), text no domain, image features an image domain, and the label, example id
+and passthrough columns are left out of the SERVING environment.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ MAX_DOMAIN_SIZE = 1000
 HEADER = """\
 # clickpipe schema proposal, inferred from the statistics of span {span}
 # by `clickpipe schema infer {span}`. Review before checking it in (pipeline/schema/schema.pbtxt):
-# - numeric ranges (float_domain) are the observed min and max: widen them to what is valid;
+# - numeric features observed never negative get min 0 and no max (larger values stay valid);
+#   others no range: add the bounds you know hold (e.g. max: 23 for an hour);
 # - categorical domains are the values seen: new values above {mass_percent:g}% of a split are anomalies;
 # - hashed categoricals, text and ids have no domain; the label, the example id and
 #   passthrough columns are not expected in the SERVING environment.
@@ -76,20 +78,21 @@ def propose_schema(statistics: Mapping[str, object], registry: FeatureRegistry):
                 _drop_domain(schema, feature)
                 feature.int_domain.is_categorical = True
         elif spec is None or spec.kind is Kind.TEXT or (spec.kind is Kind.CATEGORICAL and spec.hash_buckets):
+            # Free text gets no domain. A natural_language_domain would add TFDV's token
+            # statistics, ~30% of ComputeStatistics, which no check of ours reads.
             _drop_domain(schema, feature)
-            if spec is not None and spec.kind is Kind.TEXT:
-                feature.natural_language_domain.SetInParent()
         elif spec.kind is Kind.CATEGORICAL and feature.WhichOneof("domain_info") == "domain":
             feature.distribution_constraints.min_domain_mass = MIN_DOMAIN_MASS
         elif spec.kind is Kind.IMAGE:
             _drop_domain(schema, feature)
             feature.image_domain.SetInParent()
         elif spec.kind is Kind.NUMERIC:
+            # The observed maximum is one month's; only the sign is taken as a rule.
             observed = _observed_range(statistics, feature.name)
-            if observed and feature.type == schema_pb2.FLOAT:
-                feature.float_domain.min, feature.float_domain.max = observed
-            elif observed and feature.type == schema_pb2.INT:
-                feature.int_domain.min, feature.int_domain.max = (int(v) for v in observed)
+            if observed and observed[0] >= 0 and feature.type == schema_pb2.FLOAT:
+                feature.float_domain.min = 0
+            elif observed and observed[0] >= 0 and feature.type == schema_pb2.INT:
+                feature.int_domain.min = 0
     return schema
 
 

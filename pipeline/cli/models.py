@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import getpass
-import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -108,24 +107,25 @@ def _rollback(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    # TFMA loads tf_keras models, as TFX 1.16 requires; quiet TF's C++ logs before TF loads.
+    # The models are tf_keras SavedModels, as TFX 1.16 requires; quiet TF's C++ logs before TF loads.
     prepare_tensorflow()
-    # TFMA's curve arithmetic divides by zero at the extreme thresholds; the results handle it.
-    warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"tensorflow_model_analysis\.")
     from pipeline.local.runner import logs_to_file
 
     config = _config(args)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     output = args.output or str(Path(config.pipeline.reports_dir) / f"report-{stamp}")
     log_path = Path(config.pipeline.logs_dir) / f"report-{stamp}.log"
-    # TF, TFMA and Beam log a lot: it goes to a file, the terminal gets the verdict.
+    # TF logs a lot: it goes to a file, the terminal gets the verdict.
     with logs_to_file(log_path) as terminal:
         from pipeline import blessing, models
 
         candidate, baseline, data = _report_inputs(args, config)
         against = baseline or "no baseline (absolute thresholds only)"
         print(f"clickpipe: evaluating {candidate} against {against} on {data.pattern}", file=terminal, flush=True)
-        path = models.make_report(config, candidate, baseline, data, output)
+        try:
+            path = models.make_report(config, candidate, baseline, data, output)
+        except models.ModelsError as exc:
+            raise UserError(str(exc)) from None
         evaluation = str(Path(output) / "evaluation")
         verdict, failures = blessing.headline(evaluation), blessing.explain(evaluation)
     print(f"  verdict  {verdict}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 import warnings
 from pathlib import Path
 
@@ -66,34 +67,50 @@ def run_and_report(config: ClickpipeConfig, ground_truth: str | None) -> int:
     from pipeline.local.runner import HomeInUse, run_local
 
     print(f"clickpipe: running {config.pipeline.name} on {config.dataset.source} (span {config.dataset.span})")
+    started = time.monotonic()
     try:
         outcome = run_local(config)
     except (SpanError, PreflightError, HomeInUse) as exc:
         raise UserError(str(exc)) from None
     result = summary.collect(config, outcome)
+    result.seconds = time.monotonic() - started
     if ground_truth and result.examples_uri:
         result.limits = eval_split_limits(config, result.examples_uri, ground_truth)
     print(summary.render(result), flush=True)
-    return {"failed": EXIT_FAILED, "not-blessed": EXIT_NOT_BLESSED, "pushed": EXIT_OK}[result.exit_state]
+    codes = {"failed": EXIT_FAILED, "not-blessed": EXIT_NOT_BLESSED, "pushed": EXIT_OK, "already-serving": EXIT_OK}
+    return codes[result.exit_state]
 
 
 def eval_split_limits(config: ClickpipeConfig, examples_uri: str, ground_truth_dir: str) -> dict[str, float]:
-    """Best achievable AUC and log-loss on the eval split, from the generator's ground truth."""
+    """Best achievable AUC and log-loss on the eval split, from the generator's ground truth, and
+    the best achievable AUC on its new-values rows (`new_auc`, e.g. new ads) when judgeable."""
     import tensorflow as tf
 
+    from components.evaluate.scoring import distinct_values
     from datagen.limits import best_achievable, read_ground_truth
 
     truth = read_ground_truth(ground_truth_dir)
     id_key, label_key = config.dataset.example_id, config.dataset.label
-    probabilities, labels = [], []
+    column = config.evaluation.new_column
+    probabilities, labels, values = [], [], []
     files = tf.io.gfile.glob(str(Path(examples_uri) / "Split-eval" / "*"))
     for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
-        example = tf.train.Example.FromString(record.numpy())
-        impression = example.features.feature[id_key].bytes_list.value[0].decode()
+        features = tf.train.Example.FromString(record.numpy()).features.feature
+        impression = features[id_key].bytes_list.value[0].decode()
         if impression in truth:
             probabilities.append(truth[impression])
-            labels.append(example.features.feature[label_key].int64_list.value[0])
-    return best_achievable(probabilities, labels) if labels else {}
+            labels.append(features[label_key].int64_list.value[0])
+            values.append(features[column].bytes_list.value[0].decode() if column else "")
+    if not labels:
+        return {}
+    limits = best_achievable(probabilities, labels)
+    if column:
+        known = distinct_values(str(Path(examples_uri) / "Split-train" / "*"), column, "bytes")
+        new = [i for i, value in enumerate(values) if value not in known]
+        new_labels = [labels[i] for i in new]
+        if 0 < sum(new_labels) < len(new_labels):
+            limits["new_auc"] = best_achievable([probabilities[i] for i in new], new_labels)["auc"]
+    return limits
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -23,7 +23,8 @@ def register(commands, group) -> None:
         help="Write a schema proposal from the statistics of a span.",
         description="Infers a schema from the statistics of SPAN (from --statistics, else the "
         "newest ComputeStatistics output for that span in the local ML Metadata, else the "
-        "statistics store), shapes it with the config's feature registry, writes it as a "
+        "statistics store, else computed now by ingesting the span as a run would), shapes it "
+        "with the config's feature registry, writes it as a "
         "commented text proto and lists how it differs from the curated schema. Review it, then "
         "check it in as pipeline/schema/schema.pbtxt or point validation.schema_file at it.",
     )
@@ -97,17 +98,33 @@ def _load_statistics(args: argparse.Namespace, config: ClickpipeConfig) -> tuple
             raise UserError(f"--statistics {args.statistics} holds no Split-*/FeatureStats.pb")
         return load_split_statistics(args.statistics, splits), args.statistics
     uri = _statistics_from_metadata(config, span_of_month(args.span))
-    if uri:
-        splits = sorted(p.name.removeprefix("Split-") for p in Path(uri).glob("Split-*"))
-        return load_split_statistics(uri, splits), uri
     store = StatisticsStore(store_root(config, config.pipeline.pipeline_root))
-    if args.span in store.months():
+    if not uri and args.span in store.months():
         return store.load(args.span), store.month_dir(args.span)
-    raise UserError(
-        f"no statistics of span {args.span} in {config.pipeline.metadata_path} or {store.root}: run "
-        f"`clickpipe run --span {args.span}` first (statistics are computed before validation), "
-        "or pass --statistics"
-    )
+    uri = uri or _compute_statistics(config, args.span)
+    splits = sorted(p.name.removeprefix("Split-") for p in Path(uri).glob("Split-*"))
+    return load_split_statistics(uri, splits), uri
+
+
+def _compute_statistics(config: ClickpipeConfig, span: str) -> str:
+    """Ingests the span and computes its statistics (a run's first two steps, which need no
+    schema), so a new dataset gets its first schema without a failing run; the next run on the
+    span takes the ingestion from the cache. Returns the statistics artifact's folder."""
+    from components.ingest.spans import SpanError
+    from pipeline.local.preflight import PreflightError
+    from pipeline.local.runner import HomeInUse, run_local
+
+    print(f"clickpipe: no statistics of span {span} yet: ingesting it and computing them", flush=True)
+    try:
+        outcome = run_local(config.with_overrides(dataset={"span": span}), statistics_only=True)
+    except (SpanError, PreflightError, HomeInUse) as exc:
+        raise UserError(str(exc)) from None
+    if not outcome.succeeded:
+        raise UserError(
+            f"the statistics of span {span} failed in {outcome.failed_node or 'the pipeline'}: {outcome.error}\n"
+            f"  log: {outcome.log_path}"
+        )
+    return _statistics_from_metadata(config, span_of_month(span))
 
 
 def _infer(args: argparse.Namespace) -> int:
@@ -137,7 +154,7 @@ def _propose(args: argparse.Namespace, config: ClickpipeConfig) -> int:
     print(f"  against {curated_path}: " + ("no feature, type or domain change" if not changes else ""))
     for change in changes:
         print(f"    {change}")
-    print("  review it, then check it in as pipeline/schema/schema.pbtxt (or set validation.schema_file)")
+    print(f"  review it, then set validation.schema_file = \"{out}\" in your config (or check it in)")
     return EXIT_OK
 
 

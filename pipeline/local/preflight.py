@@ -1,6 +1,8 @@
 """Checks a local run makes before TFX starts, for mistakes that would otherwise fail minutes in.
 
-- The curated schema (`validation.schema_file`) exists and parses; ImportSchema would fail on it.
+- The curated schema (`validation.schema_file`) exists, parses and describes the examples the
+  config makes: ImportSchema would fail on a broken one, and the gate would report every column
+  of a schema made for another dataset.
 - The span's first file has every column the config names, and its first rows go through the
   raw-row contract (`trainer.rows.RowParser`) with their creatives: a label or feature pointing
   at the wrong column rejects nearly every row, which ingestion would quarantine.
@@ -34,8 +36,13 @@ class PreflightError(ValueError):
     """The config does not fit the data or the schema; the message names the key to fix."""
 
 
-def check_schema(config: ClickpipeConfig) -> None:
-    """The curated schema file exists and is a `Schema` text proto.
+def check_schema(config: ClickpipeConfig, span: str = "SPAN") -> None:
+    """The curated schema file exists, is a `Schema` text proto and names the features the
+    config's examples hold.
+
+    Args:
+        config: the validated config.
+        span: the month to name in the advice to propose a schema.
 
     Raises:
         PreflightError: naming `validation.schema_file`.
@@ -55,10 +62,33 @@ def check_schema(config: ClickpipeConfig) -> None:
         raise PreflightError(f"{key}: cannot read it ({exc})") from None
     if data is None:
         raise PreflightError(f"{key}: no such file")
+    schema = schema_pb2.Schema()
     try:
-        text_format.Parse(data.decode("utf-8"), schema_pb2.Schema())
+        text_format.Parse(data.decode("utf-8"), schema)
     except (UnicodeDecodeError, text_format.ParseError) as exc:
         raise PreflightError(f"{key} is not a Schema text proto: {exc}") from None
+    _check_schema_names(config, key, {feature.name for feature in schema.feature}, span)
+
+
+def _check_schema_names(config: ClickpipeConfig, key: str, named: set[str], span: str) -> None:
+    registry = config.registry()
+    made = {registry.label, *registry.passthrough, *registry.names} | ({registry.example_id} - {""})
+    if named == made:
+        return
+    lacks, other = sorted(made - named), sorted(named - made)
+    differences = "; ".join(
+        part
+        for part in (
+            f"it lacks {', '.join(lacks)}" if lacks else "",
+            f"it names {', '.join(other)}, which the examples do not hold" if other else "",
+        )
+        if part
+    )
+    where = f" --config {config.source_file}" if config.source_file and "built-in" not in config.source_file else ""
+    raise PreflightError(
+        f"{key} does not describe the config's examples ({differences}): propose a schema from the data with "
+        f"`clickpipe schema infer {span}{where}`, review it and set validation.schema_file to it"
+    )
 
 
 def check_rows(config: ClickpipeConfig, storage: Storage, selection: SpanSelection) -> None:
@@ -124,10 +154,26 @@ def _cause(registry: FeatureRegistry, rejected: rows.Rejected) -> tuple[str, str
         names = ", ".join(f.name for f in registry.of_kind(Kind.IMAGE))
         return f"dataset.features ({names})", "check the image feature's uri_template and source_column"
     column = rejected.detail.split("=", 1)[0]
+    if registry.label_rule and f"so label {registry.label} (" in rejected.detail:
+        return (
+            f"dataset.label_rule ({registry.label_rule.describe()})",
+            "check the rule's columns: they must be filled (and numbers, for a comparison with a number)",
+        )
     if column == registry.label:
-        return f"dataset.label {registry.label!r}", "point dataset.label at the 0/1 label column"
-    if rejected.detail == f"{registry.example_id} is empty":
-        return f"dataset.example_id {registry.example_id!r}", "point it at a column that is never empty"
+        return (
+            f"dataset.label {registry.label!r}",
+            "point dataset.label at the 0/1 label column, or derive the label with dataset.label_rule",
+        )
+    if registry.span_column and column == registry.span_column and "is not a timestamp" in rejected.detail:
+        return (
+            f"dataset.span_column {registry.span_column!r}",
+            "set dataset.span_format to the timestamps' strptime format (e.g. \"%m/%d/%Y %I:%M:%S %p\")",
+        )
+    if registry.example_id and rejected.detail == f"{registry.example_id} is empty":
+        return (
+            f"dataset.example_id {registry.example_id!r}",
+            "point it at a column that is never empty, or leave it out to key rows by a hash of their fields",
+        )
     for feature in registry.features:
         if feature.name == column:
             return f"dataset.features ({column}, kind {feature.kind.value})", "check the feature's kind and column"
@@ -141,11 +187,12 @@ def _keys_naming_missing(registry: FeatureRegistry, header_line: bytes) -> str:
     except (UnicodeDecodeError, csv.Error):
         return "dataset"
     present = {column.strip() for column in present}
-    keys = [
-        f"dataset.{key} {name!r}"
-        for key, name in (("label", registry.label), ("example_id", registry.example_id))
-        if name not in present
-    ]
+    named = [("example_id", registry.example_id), ("span_column", registry.span_column)]
+    if registry.label_rule:
+        named += [("label_rule", column) for column in registry.label_rule.columns]
+    else:
+        named.append(("label", registry.label))
+    keys = [f"dataset.{key} {name!r}" for key, name in named if name and name not in present]
     if any(name not in present for name in registry.passthrough):
         keys.append("dataset.passthrough")
     if any(feature.csv_column not in present for feature in registry.features):

@@ -285,6 +285,8 @@ def abandon_interrupted(config: ClickpipeConfig) -> list[str]:
 def run_local(
     config: ClickpipeConfig,
     on_event: Callable[[NodeProgress], None] | None = None,
+    *,
+    statistics_only: bool = False,
 ) -> RunOutcome:
     """Runs the pipeline once with LocalDagRunner on the config's span.
 
@@ -296,6 +298,8 @@ def run_local(
         config: the validated config; `dataset.span` may be "latest".
         on_event: called on every component state change; default: a `ProgressPrinter` on
             the terminal.
+        statistics_only: run only ingestion and statistics (`create_statistics_pipeline`),
+            which need no schema: for `clickpipe schema infer` on a dataset without one.
 
     Returns:
         What ran, how long it took, and the error if a component failed; read the run's
@@ -315,10 +319,12 @@ def run_local(
                 f"{', '.join(abandoned)}",
                 flush=True,
             )
-        return _run_locked(config, on_event)
+        return _run_locked(config, on_event, statistics_only)
 
 
-def _run_locked(config: ClickpipeConfig, on_event: Callable[[NodeProgress], None] | None) -> RunOutcome:
+def _run_locked(
+    config: ClickpipeConfig, on_event: Callable[[NodeProgress], None] | None, statistics_only: bool
+) -> RunOutcome:
     from components.ingest.spans import SpanError, resolve_spans
     from components.ingest.storage import StorageError, open_storage
     from pipeline.local import preflight
@@ -328,12 +334,18 @@ def _run_locked(config: ClickpipeConfig, on_event: Callable[[NodeProgress], None
         storage = open_storage(dataset.source)
     except StorageError as exc:
         raise SpanError(str(exc)) from None
-    selection = resolve_spans(dataset.source, dataset.impressions_pattern, dataset.span, dataset.window, storage)
-    preflight.check_schema(config)
-    preflight.check_rows(config, storage, selection)
+    selection = resolve_spans(
+        dataset.source, dataset.impressions_pattern, dataset.span, dataset.window, storage,
+        span_column=dataset.span_column, span_format=dataset.span_format,
+    )
     span = selection.months[-1]
+    # The rows first: a config that does not fit the data is the first thing to fix.
+    preflight.check_rows(config, storage, selection)
+    if not statistics_only:
+        preflight.check_schema(config, span)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    log_path = Path(config.pipeline.logs_dir) / f"run-{span}-{stamp}.log"
+    kind = "statistics" if statistics_only else "run"
+    log_path = Path(config.pipeline.logs_dir) / f"{kind}-{span}-{stamp}.log"
     outcome = RunOutcome(
         span=span, months=list(selection.months), log_path=str(log_path)
     )
@@ -342,10 +354,10 @@ def _run_locked(config: ClickpipeConfig, on_event: Callable[[NodeProgress], None
         # Imported here so that TensorFlow's start-up noise lands in the log too.
         from tfx import v1 as tfx
 
-        from pipeline.pipeline import RunTarget, create_pipeline
+        from pipeline.pipeline import RunTarget, create_pipeline, create_statistics_pipeline
 
         target = RunTarget.local(config, span=span, span_files=selection.fingerprint)
-        pipeline = create_pipeline(config, target)
+        pipeline = (create_statistics_pipeline if statistics_only else create_pipeline)(config, target)
         printer = ProgressPrinter(terminal) if on_event is None else None
         handler = ProgressHandler(printer or _to_terminal(terminal, on_event))
         absl_logger.addHandler(handler)

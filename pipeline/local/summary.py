@@ -29,6 +29,16 @@ class RunSummary:
     has_baseline: bool = False
     blessed: bool | None = None
     failures: list[str] = field(default_factory=list)
+    worst_slice: str = ""
+    new_slice: str = ""
+    new_counts: tuple[int, int] = (0, 0)
+    new_auc: float | None = None
+    already_pushed: str = ""
+    already_serving: bool = False
+    validation_pages: list[str] = field(default_factory=list)
+    quarantine_path: str = ""
+    seconds: float = 0.0
+    node_states: dict[str, str] = field(default_factory=dict)
     pushed_version: str = ""
     pushed_path: str = ""
     report_path: str = ""
@@ -38,10 +48,12 @@ class RunSummary:
 
     @property
     def exit_state(self) -> str:
-        """'failed', 'not-blessed' or 'pushed'."""
+        """'failed', 'not-blessed', 'pushed' or 'already-serving' (the candidate is the served model)."""
         if not self.succeeded:
             return "failed"
-        return "pushed" if self.pushed_version else "not-blessed"
+        if self.pushed_version:
+            return "pushed"
+        return "already-serving" if self.already_serving else "not-blessed"
 
 
 def _anomalies(anomalies_uri: str) -> dict[str, list[str]]:
@@ -53,6 +65,43 @@ def _anomalies(anomalies_uri: str) -> dict[str, list[str]]:
         for name, info in anomalies.anomaly_info.items():
             found.setdefault(name, []).append(f"{split_dir.name.removeprefix('Split-')}: {info.short_description}")
     return found
+
+
+def _validation_pages(config, month: str) -> list[str]:
+    """The span's statistics and anomalies pages, written by the validation gate pass or fail."""
+    from components.validate.report import ANOMALIES_PAGE, STATISTICS_PAGE
+    from components.validate.store import StatisticsStore
+    from pipeline import validation
+
+    folder = StatisticsStore(validation.store_root(config, config.pipeline.pipeline_root)).report_dir(month)
+    return [f"{folder}/{page}" for page in (STATISTICS_PAGE, ANOMALIES_PAGE) if Path(f"{folder}/{page}").is_file()]
+
+
+def _evaluation_lines(summary: RunSummary, evaluation) -> None:
+    """Fills the summary's gate fields from EvaluateModel's evaluation."""
+    from components.evaluate import results
+
+    overall = evaluation.metrics.get(results.OVERALL, {})
+    summary.metrics = overall.get(results.CANDIDATE, {})
+    summary.baseline_metrics = overall.get(results.BASELINE, {})
+    summary.has_baseline = evaluation.has_baseline
+    summary.failures = [str(failure) for failure in evaluation.failures]
+    if evaluation.already_pushed is not None:
+        summary.already_pushed = str(evaluation.already_pushed)
+        summary.already_serving = evaluation.already_pushed.serving
+    judged = [s for s in evaluation.regressions_first() if s.judged and s.auc_change is not None]
+    if judged:
+        worst = judged[0]
+        change = worst.auc_change
+        verdict = "FAILED" if worst.failed else ("worse" if change.high < 0 else "within noise")
+        summary.worst_slice = (
+            f"{worst.name} ({worst.examples:,} rows, {worst.clicks:,} clicks): AUC {change.estimate:+.4f} "
+            f"[{change.low:+.4f}, {change.high:+.4f}], {verdict}"
+        )
+    new = evaluation.slice(evaluation.new_slice) if evaluation.new_slice else None
+    if new is not None:
+        summary.new_slice, summary.new_counts = new.name, (new.examples, new.clicks)
+        summary.new_auc = new.metrics.get(results.CANDIDATE, {}).get(results.AUC) if new.judged else None
 
 
 def collect(config, outcome: RunOutcome, limits: dict[str, float] | None = None) -> RunSummary:
@@ -72,7 +121,9 @@ def collect(config, outcome: RunOutcome, limits: dict[str, float] | None = None)
         failed_node=outcome.failed_node,
         log_path=outcome.log_path,
         limits=dict(limits or {}),
+        node_states={node: progress.status for node, progress in outcome.nodes.items()},
     )
+    summary.validation_pages = _validation_pages(config, outcome.span)
     store = metadata.open_store(config.pipeline.metadata_path)
     name = config.pipeline.name
 
@@ -93,6 +144,8 @@ def collect(config, outcome: RunOutcome, limits: dict[str, float] | None = None)
                 count = int(metadata.artifact_property(examples, prop_name, 0))
                 if count:
                     summary.quarantined_by_reason[prop_name.removeprefix("quarantined_")] = count
+        if summary.rows.get("quarantined") and (quarantine := ingest.output("quarantine")) is not None:
+            summary.quarantine_path = quarantine.uri
     if validate := record(nodes.VALIDATE):
         summary.anomalies = _anomalies(validate.output("anomalies").uri)
     if train := record(nodes.TRAIN):
@@ -100,13 +153,8 @@ def collect(config, outcome: RunOutcome, limits: dict[str, float] | None = None)
     if evaluate := record(nodes.EVALUATE):
         from components.evaluate import results
 
-        evaluation = results.load(evaluate.output("evaluation").uri)
-        overall = evaluation.metrics.get(results.OVERALL, {})
-        summary.metrics = overall.get(results.CANDIDATE, {})
-        summary.baseline_metrics = overall.get(results.BASELINE, {})
-        summary.has_baseline = evaluation.has_baseline
+        _evaluation_lines(summary, results.load(evaluate.output("evaluation").uri))
         summary.blessed = bool(metadata.artifact_property(evaluate.output("blessing"), "blessed", 0))
-        summary.failures = [str(failure) for failure in evaluation.failures]
     if push := record(nodes.PUSH):
         pushed = push.output("pushed_model")
         if int(metadata.artifact_property(pushed, "pushed", 0)):
@@ -117,13 +165,37 @@ def collect(config, outcome: RunOutcome, limits: dict[str, float] | None = None)
     return summary
 
 
+# An error message is shown whole (a validation failure lists every problem), up to this many lines.
+ERROR_LINES = 60
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
+def _time_line(summary: RunSummary) -> str:
+    states = list(summary.node_states.values())
+    counts = ", ".join(f"{states.count(s)} {s}" for s in ("done", "cached", "failed") if states.count(s))
+    return f"  time       {_duration(summary.seconds)}" + (f" ({counts})" if counts else "")
+
+
 def render(summary: RunSummary) -> str:
     """The summary as a few lines of text."""
-    state = {"failed": "FAILED", "not-blessed": "completed, NOT blessed", "pushed": "completed, blessed and pushed"}
+    state = {
+        "failed": "FAILED",
+        "not-blessed": "completed, NOT blessed",
+        "pushed": "completed, blessed and pushed",
+        "already-serving": f"completed, {summary.already_pushed} (nothing pushed)",
+    }
     lines = [f"clickpipe run on span {summary.span} — {state[summary.exit_state]}"]
     if summary.error:
         where = f" in {summary.failed_node}" if summary.failed_node else ""
-        lines.append(f"  error      failed{where}: {summary.error.splitlines()[0][:300]}")
+        message = summary.error.splitlines()
+        lines.append(f"  error      failed{where}: {message[0][:300]}")
+        lines.extend(f"             {line[:300]}" for line in message[1:ERROR_LINES])
+        if len(message) > ERROR_LINES:
+            lines.append(f"             ... {len(message) - ERROR_LINES} more lines in the log")
     if summary.rows:
         rows = summary.rows
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(summary.quarantined_by_reason.items()))
@@ -132,21 +204,32 @@ def render(summary: RunSummary) -> str:
             f"written {rows.get('written', 0)}, quarantined {rows.get('quarantined', 0)}"
             + (f" ({reasons})" if reasons else "")
         )
+    if summary.quarantine_path:
+        lines.append(f"  quarantine {summary.quarantine_path}")
     if summary.split_rows:
         lines.append("  splits     " + ", ".join(f"{k} {v}" for k, v in summary.split_rows.items()))
-    if summary.rows or summary.anomalies:
-        if summary.anomalies:
-            described = "; ".join(f"{k} ({' / '.join(v)})" for k, v in sorted(summary.anomalies.items()))
-            lines.append(f"  anomalies  {len(summary.anomalies)}: {described}")
-        else:
-            lines.append("  anomalies  none")
+    validation_failed = summary.failed_node == nodes.VALIDATE
+    if validation_failed:
+        lines.append("  anomalies  the span failed validation: see the problems above")
+    elif summary.anomalies:
+        described = "; ".join(f"{k} ({' / '.join(v)})" for k, v in sorted(summary.anomalies.items()))
+        lines.append(f"  anomalies  {len(summary.anomalies)}: {described}")
+    elif summary.rows:
+        lines.append("  anomalies  none")
+    lines.extend(f"  {'pages' if i == 0 else '':<10} {page}" for i, page in enumerate(summary.validation_pages))
     if summary.metrics:
         lines.append("  model      " + _metric_line(summary.metrics, summary.limits))
         if summary.has_baseline:
             lines.append("  production " + _metric_line(summary.baseline_metrics, {}))
         else:
             lines.append("  production none yet: absolute thresholds only")
-    if summary.blessed is not None:
+    if summary.worst_slice:
+        lines.append(f"  worst      {summary.worst_slice}")
+    if summary.new_slice:
+        lines.append(f"  new        {_new_line(summary)}")
+    if summary.already_pushed:
+        lines.append(f"  blessing   not evaluated again: {summary.already_pushed}")
+    elif summary.blessed is not None:
         if summary.blessed:
             lines.append("  blessing   blessed")
         else:
@@ -154,10 +237,24 @@ def render(summary: RunSummary) -> str:
             lines.extend(f"               {failure}" for failure in summary.failures or ["(see the report)"])
     if summary.pushed_version:
         lines.append(f"  pushed     version {summary.pushed_version} -> {summary.pushed_path}")
+    elif summary.already_pushed:
+        lines.append(f"  pushed     nothing: {summary.already_pushed}")
     if summary.report_path:
         lines.append(f"  report     {summary.report_path}")
     lines.append(f"  log        {summary.log_path}")
+    if summary.seconds:
+        lines.append(_time_line(summary))
     return "\n".join(lines)
+
+
+def _new_line(summary: RunSummary) -> str:
+    rows, clicks = summary.new_counts
+    text = f"{summary.new_slice}: {rows:,} rows, {clicks:,} clicks, "
+    if summary.new_auc is None:
+        return text + "too small to judge"
+    text += f"AUC {summary.new_auc:.4f}"
+    limit = summary.limits.get("new_auc")
+    return text + (f" ({summary.new_auc / limit:.3f} x best achievable {limit:.4f})" if limit else "")
 
 
 def _metric_line(metrics: dict[str, float], limits: dict[str, float]) -> str:

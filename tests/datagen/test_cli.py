@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from datagen.settings import GeneratorSettings
 from pipeline.cli import main
 
 
@@ -20,7 +21,9 @@ def test_generate_writes_the_months_and_prints_a_summary(tmp_path, capsys):
     for month in ("2026-09", "2026-10"):
         assert (out / "impressions" / month / "impressions-00000-of-00001.csv").is_file()
         assert (out / "ground_truth" / month / "ground_truth.csv").is_file()
-    assert len(list((out / "creatives").glob("*.png"))) == 200
+    # The evergreen ads, and those launched in each month from 2026-07 (running until 2026-09) to 2026-10.
+    settings = GeneratorSettings()
+    assert len(list((out / "creatives").glob("*.png"))) == settings.n_ads + 4 * settings.new_ads_per_month
 
 
 @pytest.mark.parametrize(

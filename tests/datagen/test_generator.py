@@ -47,7 +47,9 @@ def test_layout_and_shards(base):
         "ground_truth/2026-09/ground_truth.csv",
         "ground_truth/2026-09/summary.json",
     )
-    assert len(list((out / "creatives").glob("ad-*.png"))) == SETTINGS.n_ads
+    # The evergreen ads, and the launches of every month with an ad still running in 2026-09..10.
+    launched = SETTINGS.new_ads_per_month * (SETTINGS.ad_lifetime_months + len(MONTHS) - 1)
+    assert len(list((out / "creatives").glob("ad-*.png"))) == SETTINGS.n_ads + launched
 
 
 def test_row_formats(base):
@@ -94,11 +96,12 @@ def test_months_get_different_rows_from_the_same_ads(base):
              for row in september[:500]]
     assert strip != [{k: v for k, v in row.items() if k not in ("impression_id", "timestamp")}
                      for row in october[:500]]
-    titles = {row["ad_id"]: set() for row in september}
+    titles = {row["ad_id"]: set() for row in september + october}
     for row in september + october:
         titles[row["ad_id"]].add(row["ad_title"])
     # Ads persist with their few title variants; the title varies within an ad.
-    assert {row["ad_id"] for row in october} <= set(titles)
+    evergreen = {f"ad-{i:04d}" for i in range(1, SETTINGS.n_ads + 1)}
+    assert evergreen <= {row["ad_id"] for row in september} & {row["ad_id"] for row in october}
     assert max(len(variants) for variants in titles.values()) == SETTINGS.titles_per_ad
     assert not set(_column(october, "impression_id")) & set(_column(september, "impression_id"))
 
@@ -188,7 +191,7 @@ def test_bad_requests_name_the_problem(tmp_path):
 
 
 def test_rewriting_keeps_creatives_and_replaces_shards(tmp_path):
-    small = GeneratorSettings(impressions=3_000, seed=3, shard_rows=1_000, n_ads=20)
+    small = GeneratorSettings(impressions=3_000, seed=3, shard_rows=1_000, n_ads=20, new_ads_per_month=0)
     first = generate(tmp_path, ["2026-09"], small)
     assert (first.creatives_written, first.creatives_unchanged) == (20, 0)
     second = generate(tmp_path, ["2026-09"], replace(small, shard_rows=2_000))
@@ -203,3 +206,45 @@ def test_another_seeds_creatives_stop_the_run_before_any_write(tmp_path):
     with pytest.raises(ValueError, match=r"ad-0001\.png differs"):
         generate(tmp_path, ["2026-10"], replace(small, seed=4))
     assert not (tmp_path / "impressions" / "2026-10").exists()
+
+
+def test_each_month_launches_new_ads_that_run_for_their_lifetime(base):
+    out, summary = base
+    september, october = read_month(out, "2026-09"), read_month(out, "2026-10")
+    launched_in = {month: {r["ad_id"] for r in rows if r["ad_id"].startswith(f"ad-{month.replace('-', '')}-")}
+                   for month, rows in (("2026-09", september), ("2026-10", october))}
+
+    assert len(launched_in["2026-10"]) == SETTINGS.new_ads_per_month
+    # October's launches did not exist in September; September's still run in October.
+    assert not launched_in["2026-10"] & {r["ad_id"] for r in september}
+    assert launched_in["2026-09"] <= {r["ad_id"] for r in october}
+    share = summary.months[1].new_ad_rows / summary.months[1].rows
+    assert summary.months[1].new_ad_rows == sum(r["ad_id"] in launched_in["2026-10"] for r in october)
+    assert 0.05 < share < 0.2  # a realistic share of a month's impressions on ads new that month
+
+
+def test_a_launched_ads_creative_and_title_carry_its_effects(base):
+    out, _ = base
+    october = read_month(out, "2026-10")
+    new = [r for r in october if r["ad_id"].startswith("ad-202610-")]
+
+    assert all((out / "creatives" / f"{r['ad_id']}.png").is_file() for r in new)
+    assert {len({r["ad_title"] for r in new if r["ad_id"] == ad}) for ad in {r["ad_id"] for r in new}} <= {1, 2, 3}
+
+
+def test_a_months_launches_do_not_depend_on_the_other_months_generated(base, tmp_path):
+    out, _ = base
+    generate(tmp_path, ["2026-10"], SETTINGS)
+
+    ours, alone = all_files(out), all_files(tmp_path)
+    assert alone["impressions/2026-10/impressions-00000-of-00003.csv"] == (
+        ours["impressions/2026-10/impressions-00000-of-00003.csv"]
+    )
+    assert alone["creatives/ad-202610-001.png"] == ours["creatives/ad-202610-001.png"]
+
+
+def test_without_launches_every_month_has_the_evergreen_ads_only(tmp_path):
+    summary = generate(tmp_path, ["2026-09"], GeneratorSettings(impressions=2_000, seed=3, new_ads_per_month=0))
+
+    assert summary.months[0].new_ads == summary.months[0].new_ad_rows == 0
+    assert summary.creatives_written == 200

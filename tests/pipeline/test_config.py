@@ -83,15 +83,98 @@ def test_a_partial_file_is_laid_over_the_defaults(tmp_path):
 
 
 def test_a_dataset_with_its_own_features_inherits_nothing_from_the_ad_click_one(tmp_path):
-    text = '[dataset]\nlabel = "bought"\n\n[[dataset.features]]\nname = "a"\nkind = "categorical"\n'
+    text = '[dataset]\nsource = "d"\nlabel = "bought"\n\n[[dataset.features]]\nname = "a"\nkind = "categorical"\n'
 
     config = load_config(_write(tmp_path, text))
 
     assert [f.name for f in config.dataset.features] == ["a"]
     assert (config.dataset.crosses, config.dataset.slices) == ([], [])
     assert config.dataset.label == "bought"
+    # The code's defaults are neutral: no row key or passthrough column, a plain output name.
+    assert (config.dataset.example_id, config.dataset.passthrough) == ("", [])
+    assert config.dataset.prediction == "probability"
+    assert config.dataset.impressions_pattern == "{span}/*.csv"
+    assert config.registry().csv_columns == ["a", "bought"]
     # Other sections still come from the defaults.
     assert config.training == load_config().training
+
+
+def test_the_ad_click_values_live_in_the_default_toml_only():
+    config = load_config()
+
+    assert (config.dataset.example_id, config.dataset.passthrough) == ("impression_id", ["timestamp"])
+    assert config.dataset.prediction == config.registry().prediction == "click_probability"
+    assert config.dataset.impressions_pattern == "impressions/{span}/*.csv"
+
+
+NEW_DATASET = """
+[dataset]
+source = "trips"
+label = "generous_tip"
+{extra}
+
+[[dataset.features]]
+name = "fare_amount"
+kind = "numeric"
+"""
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ("", "dataset.label: missing required key"),
+        ('label_rule = {column = "tip", op = ">", right = true}', "label_rule.right.number: Input should be a valid"),
+        ('label_rule = {column = "tip", op = "=>", right = 1}', "dataset.label_rule.op: Input should be '>'"),
+        ('label_rule = {column = "kind", op = ">", right = "card"}', "a text right side 'card' takes only == or !="),
+        (
+            'label_rule = {column = "fare_amount", op = ">", right = 0}',
+            "label_rule.column 'fare_amount' is a feature of dataset.features: the model would see the outcome",
+        ),
+        ('span_column = "pickup"\nimpressions_pattern = "{span}/*.csv"', "names {span}, but dataset.span_column"),
+        ('impressions_pattern = "trips.csv"', "must name the month folder once as {span}"),
+        ('span_format = "%Y"', "span_format is set but dataset.span_column is not"),
+        ('span_column = "pickup"\nspan_format = "YYYY-MM-DD"', "is not a strptime format"),
+        ("window = 601", "dataset.window: Input should be less than or equal to 600"),
+        ('prediction = "tip probability"', "dataset.prediction: String should match pattern"),
+    ],
+)
+def test_a_new_dataset_s_mistakes_are_named(tmp_path, extra, expected):
+    text = NEW_DATASET.format(extra=extra)
+    if not extra:
+        text = text.replace('label = "generous_tip"\n', "")
+
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        load_config(_write(tmp_path, text))
+
+
+def test_a_derived_label_a_timestamp_span_and_an_output_name_reach_the_registry(tmp_path):
+    extra = (
+        'label_rule = {column = "tip_amount", op = ">", right = {column = "fare_amount", times = 0.2}}\n'
+        'span_column = "pickup"\nspan_format = "%Y-%m-%d %H:%M"\nwindow = 48\nprediction = "tip_probability"'
+    )
+
+    config = load_config(_write(tmp_path, NEW_DATASET.format(extra=extra)))
+    registry = config.registry()
+
+    assert config.dataset.impressions_pattern == "*.csv"
+    assert registry.label_rule.describe() == "tip_amount > 0.2 * fare_amount"
+    assert registry.label_columns == ("tip_amount", "fare_amount")
+    assert registry.csv_columns == ["pickup", "fare_amount", "tip_amount"]
+    assert registry.request_columns == ["fare_amount"]
+    assert (registry.span_column, registry.span_format, registry.prediction) == (
+        "pickup", "%Y-%m-%d %H:%M", "tip_probability"
+    )
+    assert FeatureRegistry.from_dict(registry.to_dict()) == registry
+    # An override round-trips the rule through plain values.
+    assert config.with_overrides(dataset={"window": 2}).registry().label_rule == registry.label_rule
+
+
+def test_a_text_label_rule_compares_with_equality(tmp_path):
+    extra = 'label_rule = {column = "income", op = "==", right = ">50K"}'
+
+    registry = load_config(_write(tmp_path, NEW_DATASET.format(extra=extra))).registry()
+
+    assert registry.label_rule.describe() == "income == '>50K'" and not registry.label_rule.numeric
 
 
 def test_an_array_in_the_file_replaces_the_default_whole(tmp_path):
@@ -127,7 +210,7 @@ def test_values_are_taken_only_in_their_own_type(tmp_path, old, new, expected):
 @pytest.mark.parametrize("column", ["bid_price", "impression_id", "timestamp"])
 def test_the_label_cannot_be_a_feature_or_a_row_key(tmp_path, column):
     path = _write(tmp_path, f'[dataset]\nlabel = "{column}"\n')
-    expected = rf"dataset: label '{column}' is also .*point dataset\.label at the 0/1 column"
+    expected = rf"dataset: label '{column}' is also .*point dataset\.label at the 0/1 column, or .*label_rule"
     with pytest.raises(ConfigError, match=expected):
         load_config(path)
 

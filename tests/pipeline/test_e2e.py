@@ -67,6 +67,29 @@ def test_unchanged_rerun_is_served_from_cache(small_run):
     assert set(_states(config).values()) <= {"COMPLETE", "CACHED"}
 
 
+def test_an_unchanged_rerun_pushes_nothing_and_says_the_model_is_already_serving(small_run):
+    from components.evaluate import results
+    from components.push import records
+    from pipeline.local.summary import collect, render
+
+    config, first, second = small_run
+    [version] = records.pushed_versions(config.model_base_path)
+    store = metadata.open_store(config.pipeline.metadata_path)
+
+    def latest(node):
+        return metadata.latest_node_record(store, config.pipeline.name, node)
+
+    evaluation = results.load(latest(nodes.EVALUATE).output("evaluation").uri)
+    assert evaluation.already_pushed == results.AlreadyPushed(version.version, version.version)
+    assert evaluation.slices == []  # not scored again
+    pushed = latest(nodes.PUSH).output("pushed_model")
+    assert metadata.custom_property(pushed, "pushed") == 0
+    assert metadata.custom_property(pushed, "already_pushed_version") == version.version
+    summary = collect(config, second)
+    assert summary.exit_state == "already-serving"
+    assert f"already serving version {version.version}" in render(summary)
+
+
 def test_pushed_model_loads_and_scores_a_raw_example(small_run, tmp_path):
     config, _, _ = small_run
     versions = sorted(p for p in os.listdir(config.model_base_path) if p.isdigit())

@@ -77,3 +77,32 @@ def test_same_seed_builds_the_same_weights(registry, facts, settings):
     first = build_model(registry, facts, settings).get_weights()
     second = build_model(registry, facts, settings).get_weights()
     assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+
+
+def test_id_dropout_hides_a_share_of_creative_ids_in_training_only():
+    from trainer.model import IdDropout
+
+    ids = tf.constant(np.arange(10_000) % 50, tf.int64)
+    layer = IdDropout(0.25, first_oov=50, oov_buckets=2, seed=3)
+
+    trained = layer(ids, training=True).numpy()
+    served = layer(ids, training=False).numpy()
+
+    hidden = trained >= 50
+    assert 0.22 < hidden.mean() < 0.28
+    assert set(trained[hidden].tolist()) == {50, 51}  # the unknown ids, as an unseen ad gets
+    assert (trained[~hidden] == ids.numpy()[~hidden]).all()
+    assert (served == ids.numpy()).all()
+
+
+def test_id_dropout_applies_to_the_ids_an_image_is_keyed_by(registry, facts, settings):
+    from trainer.model import creative_ids
+
+    image = next(f for f in registry.features if f.kind.value == "image")
+    model = build_model(registry, facts, settings)
+    hidden = [layer for layer in model.layers if type(layer).__name__ == "IdDropout"]
+
+    assert creative_ids(registry) == {image.source_column}
+    assert [layer.name for layer in hidden] == [f"new_{image.source_column}"]
+    assert not [layer for layer in build_model(registry, facts, dataclasses.replace(settings, id_dropout=0.0)).layers
+                if type(layer).__name__ == "IdDropout"]

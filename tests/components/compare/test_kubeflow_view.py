@@ -29,7 +29,7 @@ def compile_spec(tmp_path) -> dict:
         examples=examples.outputs["result"],
         model=model.outputs["result"],
         baseline_model=baseline.outputs["model"],
-        eval_config=eval_config.build(load_config(), has_baseline=True),
+        gate=eval_config.build(load_config()).to_json(),
     ).with_id("EvaluateModel")
     report = CompareModels(
         evaluation=evaluator.outputs["evaluation"], blessing=evaluator.outputs["blessing"]

@@ -51,13 +51,14 @@ def test_schema_infer_writes_a_proposal_and_compares_it(span, tmp_path, capsys):
     assert re.search(r"^    ad_id: \d+ new domain value\(s\): ad-", printed, re.MULTILINE)
 
 
-def test_schema_infer_without_statistics_names_what_to_run(tmp_path, capsys):
+def test_schema_infer_without_statistics_computes_them_and_names_a_missing_source(tmp_path, capsys):
     code = cli.main(["schema", "infer", MONTH, "--home", str(tmp_path / "home")])
 
     assert code == EXIT_FAILED
-    error = capsys.readouterr().err.strip()
-    assert error.startswith(f"clickpipe: no statistics of span {MONTH}")
-    assert f"clickpipe run --span {MONTH}" in error
+    captured = capsys.readouterr()
+    assert f"no statistics of span {MONTH} yet: ingesting it and computing them" in captured.out
+    error = captured.err.strip()
+    assert error.startswith("clickpipe: source folder ") and error.endswith("does not exist")
 
 
 def test_schema_infer_rejects_a_bad_span(capsys):
