@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 
 LATEST = "latest"
+# Where a month folder sits in `dataset.impressions_pattern`, e.g. ``impressions/{span}/*.csv``.
+SPAN_FIELD = "{span}"
 # A month as spans are named; the group lets other patterns embed it.
 MONTH_PATTERN = r"\d{4}-(?:0[1-9]|1[0-2])"
 _MONTH = re.compile(MONTH_PATTERN)

@@ -31,7 +31,7 @@ from pydantic import (
     model_validator,
 )
 
-from components.spans import check_span
+from components.spans import SPAN_FIELD, check_span
 from trainer.features import PREDICTION_OUTPUT, Feature, FeatureRegistry, Kind, LabelRule
 from trainer.settings import TrainingSettings
 
@@ -128,7 +128,6 @@ class LabelRuleSection(_Section):
 # Where a dataset's files are when the config does not say: month folders, or with a span column any CSV.
 MONTH_FOLDERS_PATTERN = "{span}/*.csv"
 SPAN_COLUMN_PATTERN = "*.csv"
-SPAN_FIELD = "{span}"
 
 
 class DatasetSection(_Section):

@@ -292,7 +292,11 @@ def row_key(fields: Sequence[str]) -> str:
     """A row's key when the dataset names no example id: the first 128 bits of the SHA-256 of
     its raw fields (the config's columns in `FeatureRegistry.csv_columns` order, joined by the
     ASCII unit separator), in hex. Equal rows get equal keys, so duplicates share a split."""
-    return hashlib.sha256(_FIELD_SEPARATOR.join(fields).encode()).hexdigest()[:_KEY_HEX]
+    return _key_of(_FIELD_SEPARATOR.join(fields).encode())
+
+
+def _key_of(joined: bytes) -> str:
+    return hashlib.sha256(joined).hexdigest()[:_KEY_HEX]
 
 
 def _row_keys(registry: FeatureRegistry, columns: Mapping[str, list[str]], keep) -> list[str]:
@@ -307,7 +311,7 @@ def _row_keys(registry: FeatureRegistry, columns: Mapping[str, list[str]], keep)
         for name in registry.csv_columns
     ]
     joined = pc.binary_join_element_wise(*parts, _FIELD_SEPARATOR).cast(pa.binary())
-    return [hashlib.sha256(value).hexdigest()[:_KEY_HEX] for value in joined.to_pylist()]
+    return [_key_of(value) for value in joined.to_pylist()]
 
 
 def timestamp_months(values, span_format: str = ""):

@@ -24,10 +24,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from components.ingest.storage import ObjectInfo, Storage, StorageError, open_storage
-from components.spans import LATEST, MONTH_PATTERN, is_month, previous_months, span_of_month
+from components.spans import LATEST, MONTH_PATTERN, SPAN_FIELD, is_month, previous_months, span_of_month
 from trainer import rows
 
-SPAN_FIELD = "{span}"
 _MONTH = f"(?P<span>{MONTH_PATTERN})"
 # Bytes of a file read to find its header.
 HEADER_BYTES = 64 * 1024
