@@ -5,7 +5,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from tfx import v1 as tfx
+# The classes tfx.v1 re-exports, imported from their own modules: importing tfx.v1 also imports
+# its extensions (Vertex AI's client among them), ~3 s of every run's start-up.
+from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
+from tfx.components.statistics_gen.component import StatisticsGen
+from tfx.components.trainer.component import Trainer
+from tfx.components.transform.component import Transform
+from tfx.orchestration.metadata import sqlite_metadata_connection_config
+from tfx.orchestration.pipeline import Pipeline
+from tfx.proto.trainer_pb2 import EvalArgs, TrainArgs
 
 from components.compare.component import CompareModels
 from components.evaluate.component import EvaluateModel
@@ -114,20 +122,20 @@ def _ingest(config: ClickpipeConfig, target: RunTarget) -> IngestImpressions:
 
 def _metadata(target: RunTarget):
     return (
-        tfx.orchestration.metadata.sqlite_metadata_connection_config(target.metadata_path)
+        sqlite_metadata_connection_config(target.metadata_path)
         if target.metadata_path
         else None
     )
 
 
-def create_statistics_pipeline(config: ClickpipeConfig, target: RunTarget) -> tfx.dsl.Pipeline:
+def create_statistics_pipeline(config: ClickpipeConfig, target: RunTarget) -> Pipeline:
     """Ingestion and statistics only, without a schema: what `clickpipe schema infer` proposes a
     schema from before a dataset has one. Same pipeline name and node ids as `create_pipeline`,
     so the next full run on the span takes the ingestion from the cache."""
     ingest = _ingest(config, target)
     # Statistics of every split; no schema yet, that is what they are for.
-    statistics = tfx.components.StatisticsGen(examples=ingest.outputs["examples"]).with_id(nodes.STATISTICS)
-    return tfx.dsl.Pipeline(
+    statistics = StatisticsGen(examples=ingest.outputs["examples"]).with_id(nodes.STATISTICS)
+    return Pipeline(
         pipeline_name=config.pipeline.name,
         pipeline_root=target.pipeline_root,
         components=[ingest, statistics],
@@ -137,7 +145,7 @@ def create_statistics_pipeline(config: ClickpipeConfig, target: RunTarget) -> tf
     )
 
 
-def create_pipeline(config: ClickpipeConfig, target: RunTarget) -> tfx.dsl.Pipeline:
+def create_pipeline(config: ClickpipeConfig, target: RunTarget) -> Pipeline:
     """Builds the clickpipe TFX pipeline.
 
     Args:
@@ -151,12 +159,12 @@ def create_pipeline(config: ClickpipeConfig, target: RunTarget) -> tfx.dsl.Pipel
     ingest = _ingest(config, target)
 
     # The curated, checked-in schema the data must follow (not re-inferred every run).
-    schema = tfx.components.ImportSchemaGen(
+    schema = ImportSchemaGen(
         schema_file=validation.schema_file(config, target.pipeline_dir or None)
     ).with_id(nodes.IMPORT_SCHEMA)
 
     # Statistics over every split, with the schema so categorical integers (the label) get value counts.
-    statistics = tfx.components.StatisticsGen(
+    statistics = StatisticsGen(
         examples=ingest.outputs["examples"], schema=schema.outputs["schema"]
     ).with_id(nodes.STATISTICS)
 
@@ -172,7 +180,7 @@ def create_pipeline(config: ClickpipeConfig, target: RunTarget) -> tfx.dsl.Pipel
     validated_schema = validate.outputs["validated_schema"]
 
     # Preprocessing inside the graph, so serving takes raw features.
-    transform = tfx.components.Transform(
+    transform = Transform(
         examples=ingest.outputs["examples"],
         schema=validated_schema,
         preprocessing_fn=TRANSFORM_FN,
@@ -183,13 +191,13 @@ def create_pipeline(config: ClickpipeConfig, target: RunTarget) -> tfx.dsl.Pipel
     ).with_id(nodes.TRANSFORM)
 
     # The Keras model on tabular, text and creative features.
-    trainer = tfx.components.Trainer(
+    trainer = Trainer(
         run_fn=RUN_FN,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=validated_schema,
-        train_args=tfx.proto.TrainArgs(),
-        eval_args=tfx.proto.EvalArgs(),
+        train_args=TrainArgs(),
+        eval_args=EvalArgs(),
         custom_config={"registry": registry.to_dict(), "training": config.training.model_dump()},
     ).with_id(nodes.TRAIN)
 
@@ -252,7 +260,7 @@ def create_pipeline(config: ClickpipeConfig, target: RunTarget) -> tfx.dsl.Pipel
         components.append(
             report_view_component(target.report_view_image)(report=report.outputs["report"]).with_id(nodes.SHOW_REPORT)
         )
-    return tfx.dsl.Pipeline(
+    return Pipeline(
         pipeline_name=config.pipeline.name,
         pipeline_root=target.pipeline_root,
         components=components,

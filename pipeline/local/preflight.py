@@ -118,20 +118,12 @@ def check_rows(config: ClickpipeConfig, storage: Storage, selection: SpanSelecti
     sample = [line for _, line in records if line.strip()]
     # The chunk may end inside a row; that row is not a sample.
     sample = sample[:-1] if len(chunk) == SAMPLE_BYTES else sample
-    results = [parser.parse(line) for line in sample[:SAMPLE_ROWS]]
-    fetched: dict[str, bytes | None] = {}
-
-    def fetch(relative: str) -> bytes | None:
-        if relative not in fetched:
-            fetched[relative] = storage.read(relative)
-        return fetched[relative]
-
-    for index, result in enumerate(results[:SAMPLE_CREATIVES]):
-        if isinstance(result, rows.ParsedRow):
-            images = rows.row_images(result, fetch)
-            if isinstance(images, rows.Rejected):
-                results[index] = images
-    _stop_on_a_shared_reason(registry, [r for r in results if isinstance(r, rows.Rejected)], len(results), where)
+    table = parser.parse_records(sample[:SAMPLE_ROWS])
+    # Creatives of the first rows only (each distinct one is a read from the source); those rows
+    # come first, so their positions are the same in both tables.
+    with_images = rows.attach_images(parser.parse_records(sample[:SAMPLE_CREATIVES]), rows.checked(storage.read))
+    rejected = {**table.rejected, **with_images.rejected}
+    _stop_on_a_shared_reason(registry, list(rejected.values()), table.size, where)
 
 
 def _stop_on_a_shared_reason(registry: FeatureRegistry, rejected: list, sampled: int, where: str) -> None:

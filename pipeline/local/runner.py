@@ -352,7 +352,7 @@ def _run_locked(
     absl_logger = logging.getLogger("absl")
     with logs_to_file(log_path) as terminal:
         # Imported here so that TensorFlow's start-up noise lands in the log too.
-        from tfx import v1 as tfx
+        from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
         from pipeline.pipeline import RunTarget, create_pipeline, create_statistics_pipeline
 
@@ -362,7 +362,7 @@ def _run_locked(
         handler = ProgressHandler(printer or _to_terminal(terminal, on_event))
         absl_logger.addHandler(handler)
         try:
-            tfx.orchestration.LocalDagRunner().run(pipeline)
+            LocalDagRunner().run(pipeline)
         except Exception as exc:  # noqa: BLE001 - any component failure ends the run with its message
             logging.exception("pipeline run failed")
             outcome.failed_node = handler.fail_current()
