@@ -24,6 +24,7 @@ import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
 from trainer.features import FeatureRegistry, Kind
+from trainer.tracing import leave_keras_to_tracing
 
 PREDICT_METHOD = "tensorflow/serving/predict"
 CLASSIFY_METHOD = "tensorflow/serving/classify"
@@ -124,6 +125,7 @@ def export_serving_model(model: tf.keras.Model, tf_transform_output, registry: F
         registry: the feature registry.
         serving_model_dir: where the SavedModel goes (created if needed).
     """
+    leave_keras_to_tracing()
     module = _ServingModule(model, tf_transform_output, registry)
     model.tft_layer = module.tft_layer
     model.save(serving_model_dir, save_format="tf", signatures=_signatures(module, registry))

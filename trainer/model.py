@@ -38,7 +38,7 @@ def input_specs(registry: FeatureRegistry) -> dict[str, tf.TensorSpec]:
 
 @tf.keras.utils.register_keras_serializable(package="clickpipe")
 class Pixels(tf.keras.layers.Layer):
-    """The transform's raw RGB bytes of a ``size`` x ``size`` image, one string per row, as
+    """The transform's PNG of a ``size`` x ``size`` image, one string per row, as
     ``[batch, size, size, 3]`` floats in ``[0, 1]``."""
 
     def __init__(self, size: int, **kwargs):
@@ -46,11 +46,30 @@ class Pixels(tf.keras.layers.Layer):
         self.size = size
 
     def call(self, data: tf.Tensor) -> tf.Tensor:
-        pixels = tf.io.decode_raw(data, tf.uint8)
-        return tf.reshape(tf.cast(pixels, tf.float32) / 255.0, [-1, self.size, self.size, 3])
+        pixels = tf.map_fn(lambda png: tf.io.decode_png(png, channels=3), data,
+                           fn_output_signature=tf.TensorSpec([self.size, self.size, 3], tf.uint8))
+        return tf.cast(pixels, tf.float32) / 255.0
 
     def get_config(self) -> dict:
         return {**super().get_config(), "size": self.size}
+
+
+@tf.keras.utils.register_keras_serializable(package="clickpipe")
+class Distinct(tf.keras.layers.Layer):
+    """The distinct values of a ``[batch]`` tensor and, per row, the index of its value."""
+
+    def call(self, values: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        distinct, index = tf.unique(values)
+        return distinct, index
+
+
+@tf.keras.utils.register_keras_serializable(package="clickpipe")
+class PerRow(tf.keras.layers.Layer):
+    """``[values of each distinct input, index per row]`` back to one value per row."""
+
+    def call(self, inputs: list[tf.Tensor]) -> tf.Tensor:
+        values, index = inputs
+        return tf.gather(values, index)
 
 
 @tf.keras.utils.register_keras_serializable(package="clickpipe")
@@ -167,8 +186,11 @@ def build_model(registry: FeatureRegistry, facts: TransformFacts,
             wide.append(linear(1, f"wide_{feature.name}")(counts))
             deep.append(linear(settings.embedding_dim, f"embed_{feature.name}", "uniform")(counts))
         elif feature.kind is Kind.IMAGE and Branch.IMAGE not in settings.without:
-            image = Pixels(registry.image_size, name=f"pixels_{feature.name}")(inputs[name])
+            # Impressions repeat a few creatives: the tower runs once per distinct one in a batch.
+            distinct, index = Distinct(name=f"distinct_{feature.name}")(inputs[name])
+            image = Pixels(registry.image_size, name=f"pixels_{feature.name}")(distinct)
             features, pooled = _image_tower(image, settings.embedding_dim)
+            features, pooled = (PerRow()([x, index]) for x in (features, pooled))
             deep.append(features)
             # Creative traits move the click logit additively, as words do.
             wide.append(linear(1, f"wide_{feature.name}")(pooled))

@@ -26,7 +26,7 @@ class TrainingSettings:
     """
 
     epochs: int = 8
-    batch_size: int = 256
+    batch_size: int = 1024
     learning_rate: float = 0.003
     embedding_dim: int = 8
     hidden_units: tuple[int, ...] = (64, 32)

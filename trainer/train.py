@@ -11,6 +11,7 @@ from trainer.features import FeatureRegistry, transformed_name
 from trainer.model import build_model, input_specs
 from trainer.preprocessing import transform_facts
 from trainer.settings import TrainingSettings
+from trainer.tracing import leave_keras_to_tracing
 
 SHUFFLE_BUFFER = 10_000
 
@@ -115,6 +116,7 @@ def train(train_files: Sequence[str], eval_files: Sequence[str], tf_transform_ou
     Returns:
         The fitted model, with the weights of its best eval epoch.
     """
+    leave_keras_to_tracing()
     model = build_model(registry, transform_facts(registry, tf_transform_output), settings)
     train_data, steps_per_epoch = training_dataset(train_files, tf_transform_output, registry,
                                                    settings)

@@ -94,13 +94,16 @@ def eval_split_limits(config: ClickpipeConfig, examples_uri: str, ground_truth_d
     column = config.evaluation.new_column
     probabilities, labels, values = [], [], []
     files = tf.io.gfile.glob(str(Path(examples_uri) / "Split-eval" / "*"))
-    for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
-        features = tf.train.Example.FromString(record.numpy()).features.feature
-        impression = features[id_key].bytes_list.value[0].decode()
-        if impression in truth:
-            probabilities.append(truth[impression])
-            labels.append(features[label_key].int64_list.value[0])
-            values.append(features[column].bytes_list.value[0].decode() if column else "")
+    spec = {id_key: tf.io.FixedLenFeature([], tf.string), label_key: tf.io.FixedLenFeature([], tf.int64)}
+    if column:
+        spec[column] = tf.io.FixedLenFeature([], tf.string)
+    for batch in tf.data.TFRecordDataset(files, compression_type="GZIP").batch(4096):
+        parsed = {name: tensor.numpy() for name, tensor in tf.io.parse_example(batch, spec).items()}
+        for i, impression in enumerate(parsed[id_key]):
+            if (probability := truth.get(impression.decode())) is not None:
+                probabilities.append(probability)
+                labels.append(int(parsed[label_key][i]))
+                values.append(parsed[column][i].decode() if column else "")
     if not labels:
         return {}
     limits = best_achievable(probabilities, labels)

@@ -216,7 +216,7 @@ def test_the_label_cannot_be_a_feature_or_a_row_key(tmp_path, column):
 
 
 def test_wrong_type_is_named(tmp_path):
-    path = _write(tmp_path, DEFAULT_TOML.replace("batch_size = 256", 'batch_size = "big"'))
+    path = _write(tmp_path, DEFAULT_TOML.replace("batch_size = 1024", 'batch_size = "big"'))
     with pytest.raises(ConfigError, match=r"training\.batch_size: "):
         load_config(path)
 

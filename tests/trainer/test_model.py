@@ -21,7 +21,8 @@ def facts(registry, tf_transform_output):
 
 
 def _zeros(registry, rows=4):
-    black = b"\0" * registry.image_size ** 2 * 3  # a black creative, as the transform writes it
+    size = registry.image_size  # a black creative, as the transform writes it
+    black = tf.io.encode_png(tf.zeros([size, size, 3], tf.uint8))
     return {name: tf.fill([rows], black) if spec.dtype == tf.string
             else tf.zeros([rows, *spec.shape[1:]], spec.dtype)
             for name, spec in input_specs(registry).items()}

@@ -13,7 +13,7 @@ from trainer.preprocessing import (
     _dense,
     bucket_name,
     decode_image,
-    pixel_bytes,
+    encode_pixels,
     tokenize,
     transform_facts,
 )
@@ -38,7 +38,8 @@ def test_every_feature_is_transformed_with_the_shape_the_model_reads(batch, regi
         }[feature.kind]
         assert value.shape.as_list() == expected, feature.name
         if feature.kind is Kind.IMAGE:
-            assert [len(pixels) for pixels in value.numpy()] == [size * size * 3] * 3
+            shapes = [tf.io.decode_png(png).shape.as_list() for png in value.numpy()]
+            assert shapes == [[size, size, 3]] * 3
     assert sorted(label.numpy().reshape(-1).tolist()) == [0, 0, 1]
 
 
@@ -107,10 +108,10 @@ def test_dense_accepts_the_shapes_a_schema_can_give():
     assert _dense(ragged, "-").numpy().tolist() == [b"x", b"-"]
 
 
-def test_pixel_bytes_are_the_raw_bytes_the_model_decodes():
+def test_resized_creatives_travel_as_lossless_pngs_the_model_decodes():
     pixels = np.random.default_rng(0).integers(0, 256, (2, 4, 4, 3), dtype=np.uint8)
-    encoded = pixel_bytes(tf.constant(pixels)).numpy()
-    assert encoded.tolist() == [row.tobytes() for row in pixels]
+    encoded = encode_pixels(tf.constant(pixels)).numpy()
+    assert [data[:8] for data in encoded] == [b"\x89PNG\r\n\x1a\n"] * 2
     scaled = Pixels(4)(tf.constant(encoded)).numpy()
     assert scaled.min() >= 0 and scaled.max() <= 1
     assert np.array_equal(np.rint(scaled * 255).astype(np.uint8), pixels)
