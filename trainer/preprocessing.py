@@ -8,12 +8,12 @@ takes raw features and training and serving cannot drift apart:
 - numeric: a z-score (deep part) and a quantile bucket (wide part);
 - text: lower-cased word tokens, a vocabulary with OOV buckets, padded or cut to
   `text_max_tokens` ids where 0 means "no token";
-- image: the raw PNG/JPEG bytes decoded and resized to `image_size`, kept as a lossless PNG of
-  the resized image (3 channels); the model decodes and scales it (`trainer.model.Pixels`),
-  once per distinct creative of a batch. Each distinct creative of a batch is decoded,
-  resized and encoded once, in Transform and in every serving signature alike. The PNG is what
-  every transformed example carries, and what the trainer reads, decompresses and parses each
-  epoch: for the demo's creatives ~350 bytes instead of the 3,072 of the raw pixels;
+- image: the raw PNG/JPEG bytes decoded, resized to `image_size` and kept as a lossless PNG of
+  the resized image (3 channels), once per distinct creative of a batch, in Transform and in
+  every serving signature alike; the model decodes and scales it (`trainer.model.Pixels`),
+  again once per distinct creative of a batch. That PNG is what every transformed example
+  carries and what the trainer reads, decompresses and parses each epoch: ~350 bytes for the
+  demo's creatives instead of the 3,072 of the raw pixels;
 - label: kept as int64 under its transformed name; its class counts are stored as a TFT
   vocabulary so training can start from the class prior.
 """
