@@ -5,8 +5,8 @@ function a traced function calls, except modules on its do-not-convert list. Ten
 list names ``keras``, but with ``TF_USE_LEGACY_KERAS=1`` (what TFX 1.16 needs) Keras is the
 ``tf_keras`` package, so each trace of a training, eval or serving function re-parses and
 rewrites hundreds of Keras' internal functions. Measured on clickpipe's model: the first
-`fit` step 50 s, of which 48 s AutoGraph, and 5.7 s with ``tf_keras`` on the list. Later
-TensorFlow releases list ``tf_keras`` themselves; this adds the same rule to 2.16's list.
+`fit` step 50 s, of which 48 s AutoGraph, and 5.7 s with ``tf_keras`` on the list, which this
+adds to 2.16's list (a private module: `tests/trainer/test_tracing.py` fails if it moves).
 Keras' code is written to run in graph mode as it is (as it always was under the name
 ``keras``); clickpipe's own layers are still converted.
 """
