@@ -280,7 +280,7 @@ def speed_part(work: Path, runs: dict, rounds: int) -> dict:
 def _tfma_aucs(evaluation_uri: str) -> dict[tuple[str, str], float]:
     import tensorflow_model_analysis as tfma
 
-    from components.evaluate.results import OVERALL
+    from components.evaluation_results import OVERALL
 
     found = {}
     for for_slice in tfma.load_metrics(evaluation_uri):
@@ -297,7 +297,8 @@ def precision_part(config, examples_uri: str, model_uri: str, baseline_uri: str,
     import numpy as np
     from sklearn.metrics import roc_auc_score
 
-    from components.evaluate import results, scoring
+    from components import evaluation_results
+    from components.evaluate import scoring
     from pipeline import eval_config
 
     settings = eval_config.build(config)
@@ -305,7 +306,7 @@ def precision_part(config, examples_uri: str, model_uri: str, baseline_uri: str,
         "candidate": scoring.load_scorer(f"{model_uri}/Format-Serving", "candidate"),
         "baseline": scoring.load_scorer(f"{baseline_uri}/Format-Serving", "baseline"),
     }, settings)
-    ours = results.load(str(after / "evaluation"))
+    ours = evaluation_results.load(str(after / "evaluation"))
     tfma_aucs = _tfma_aucs(str(today / "evaluation"))
     worst = {"ours": 0.0, "tfma": 0.0}
     compared = 0

@@ -7,8 +7,8 @@ change with its interval.
 
 from __future__ import annotations
 
-from components.evaluate import results
-from components.evaluate.results import Failure, load
+from components import evaluation_results
+from components.evaluation_results import Failure, load
 
 __all__ = ["Failure", "explain", "headline"]
 
@@ -31,4 +31,4 @@ def explain(evaluation_uri: str) -> list[Failure]:
 
 def headline(evaluation_uri: str) -> str:
     """One line: blessed or not, and against what (or that it was already pushed)."""
-    return results.headline(load(evaluation_uri))
+    return evaluation_results.headline(load(evaluation_uri))

@@ -1,7 +1,7 @@
 """Pushed models as records: list them, roll back, and compare any two models on a span.
 
 The records live beside the models under the serving model base path (see
-`components.push.records`); this module is what `clickpipe models` and `clickpipe report`
+`components.push_records`); this module is what `clickpipe models` and `clickpipe report`
 call, so every function takes plain values and returns plain values.
 """
 
@@ -11,8 +11,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from components.evaluate.results import AUC, LOG_LOSS
-from components.push import records
+from components import push_records
+from components.evaluation_results import AUC, LOG_LOSS
 from components.spans import is_month
 from pipeline.config import ClickpipeConfig
 
@@ -28,7 +28,7 @@ class ModelsError(ValueError):
 
 def table(model_base_path: str) -> str:
     """The pushed versions as a text table, newest first, the served one marked ``*``."""
-    pushed = records.pushed_versions(model_base_path)
+    pushed = push_records.pushed_versions(model_base_path)
     if not pushed:
         return f"no pushed models under {model_base_path}"
     served = pushed[-1].version
@@ -54,20 +54,20 @@ def table(model_base_path: str) -> str:
     return "\n".join(lines) + f"\n* served by TF Serving (highest version) from {model_base_path}"
 
 
-def _metric(record: records.PushRecord, name: str) -> str:
+def _metric(record: push_records.PushRecord, name: str) -> str:
     value = record.metrics.get(name)
     return f"{value:.4f}" if value is not None else "-"
 
 
-def rollback(model_base_path: str, version: int, who: str) -> records.PushRecord:
+def rollback(model_base_path: str, version: int, who: str) -> push_records.PushRecord:
     """Serves `version` again by re-pushing it as the newest version.
 
     Raises:
         ModelsError: the version does not exist or is already served.
     """
     try:
-        return records.rollback(model_base_path, version, run_id=who)
-    except records.RecordError as exc:
+        return push_records.rollback(model_base_path, version, run_id=who)
+    except push_records.RecordError as exc:
         raise ModelsError(str(exc)) from None
 
 
@@ -80,12 +80,12 @@ def resolve_model(reference: str, model_base_path: str) -> str:
     from tfx.dsl.io import fileio
 
     if reference.isdigit():
-        record = records.read_record(model_base_path, int(reference))
+        record = push_records.read_record(model_base_path, int(reference))
         if record is None:
             raise ModelsError(f"no complete pushed version {reference} under {model_base_path}")
         return record.path
     for candidate in (reference, os.path.join(reference, "Format-Serving")):
-        if fileio.exists(os.path.join(candidate, records.SAVED_MODEL)):
+        if fileio.exists(os.path.join(candidate, push_records.SAVED_MODEL)):
             return candidate
     raise ModelsError(f"no SavedModel at {reference} (give a folder with saved_model.pb, or a pushed version)")
 
@@ -172,9 +172,10 @@ def make_report(
     Raises:
         ModelsError: a model cannot be loaded or the examples cannot be read (named).
     """
+    from components import evaluation_results
     from components.compare import html
     from components.compare.executor import write_report
-    from components.evaluate import results, scoring
+    from components.evaluate import scoring
     from pipeline import eval_config
 
     try:
@@ -183,14 +184,14 @@ def make_report(
         )
     except (scoring.ModelLoadError, ValueError) as exc:
         raise ModelsError(str(exc)) from None
-    results.write(os.path.join(output_dir, "evaluation"), evaluation)
+    evaluation_results.write(os.path.join(output_dir, "evaluation"), evaluation)
     facts = {"span": data.span} if data.span else {}
     facts["examples"] = data.pattern
     context = html.ReportContext(
         candidate=candidate,
         baseline=baseline or "",
         data=facts,
-        created_at=records.now(),
+        created_at=push_records.now(),
         title="clickpipe: model comparison",
     )
     return write_report(output_dir, evaluation, context)

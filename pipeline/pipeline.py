@@ -76,7 +76,7 @@ class RunTarget:
     @classmethod
     def local(cls, config: ClickpipeConfig, span: str, span_files: str) -> RunTarget:
         """The embedded default: SQLite metadata under the pipeline home."""
-        from components.push import records
+        from components import push_records
         from components.validate.store import StatisticsStore
 
         store = StatisticsStore(validation.store_root(config, config.pipeline.pipeline_root))
@@ -87,7 +87,7 @@ class RunTarget:
             beam_args=tuple(config.pipeline.beam_args),
             cache_keys=CacheKeys(
                 span_files=span_files,
-                production=records.fingerprint(config.model_base_path),
+                production=push_records.fingerprint(config.model_base_path),
                 validation_baseline=store.baseline_key(span),
             ),
         )

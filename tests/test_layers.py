@@ -94,7 +94,7 @@ def test_no_import_runs_back_up_the_layers():
         ("pipeline.local.summary", "from datagen import limits", "pipeline/ may not import datagen/"),
         ("pipeline.cli.run", "from datagen.limits import best_achievable", None),
         ("components.push.executor", "from components.validate_serving.executor import x", "another stage's executor"),
-        ("components.push.executor", "from components.evaluate import results", None),
+        ("components.push.executor", "from components import evaluation_results", None),
         ("pipeline.local.runner", "from pipeline.cli.common import UserError", "only command modules"),
         ("pipeline.cli.__init__", "importlib.import_module('kubeflow.cli')", "pipeline/ may not import kubeflow/"),
     ],

@@ -12,8 +12,8 @@ from tfx import types
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 
+from components import evaluation_results
 from components.compare import html
-from components.evaluate import results
 
 EVALUATION_KEY = "evaluation"
 BLESSING_KEY = "blessing"
@@ -83,7 +83,7 @@ def data_facts(examples: types.Artifact | None, span: str) -> dict[str, str]:
     return facts
 
 
-def write_report(output_uri: str, evaluation: results.Evaluation, context: html.ReportContext) -> str:
+def write_report(output_uri: str, evaluation: evaluation_results.Evaluation, context: html.ReportContext) -> str:
     """Writes report.html, summary.md and comparison.json into a folder; returns the HTML path."""
     from tfx.dsl.io import fileio
 
@@ -110,7 +110,7 @@ class Executor(base_executor.BaseExecutor):
     ) -> None:
         evaluation_artifact = artifact_utils.get_single_instance(input_dict[EVALUATION_KEY])
         report = artifact_utils.get_single_instance(output_dict[REPORT_KEY])
-        evaluation = results.load(evaluation_artifact.uri)
+        evaluation = evaluation_results.load(evaluation_artifact.uri)
         model = _single(input_dict, MODEL_KEY)
         context = html.ReportContext(
             candidate=model.uri if model is not None else "the Evaluator's candidate model",

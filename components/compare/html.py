@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from html import escape
 
 from components.compare import svg
-from components.evaluate.results import (
+from components.evaluation_results import (
     AUC,
     BASELINE,
     CANDIDATE,
@@ -24,10 +24,10 @@ from components.evaluate.results import (
     METRICS,
     OVERALL,
     Evaluation,
+    Interval,
     SliceResult,
     headline,
 )
-from components.evaluate.statistics import Interval
 
 NO_BASELINE = "No model in production yet (first run): absolute thresholds only."
 COUNTS = (EXAMPLE_COUNT, CLICKS)
@@ -343,7 +343,7 @@ def render(evaluation: Evaluation, context: ReportContext) -> str:
     """The whole report as one HTML document.
 
     Args:
-        evaluation: the gate's evaluation, from `components.evaluate.results.load`.
+        evaluation: the gate's evaluation, from `components.evaluation_results.load`.
         context: models, data and verdict.
 
     Returns:

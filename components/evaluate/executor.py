@@ -20,9 +20,9 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
-from components.evaluate import results, scoring, tfma_export
+from components import evaluation_results, push_records
+from components.evaluate import scoring, tfma_export
 from components.evaluate.gate import GateSettings
-from components.push import records
 
 EXAMPLES_KEY = "examples"
 MODEL_KEY = "model"
@@ -45,13 +45,13 @@ def production_of(baseline: types.Artifact | None) -> tuple[str, int] | None:
     model_dir = path_utils.serving_model_dir(baseline.uri)
     from tfx.dsl.io import fileio
 
-    if not fileio.exists(os.path.join(model_dir, records.SAVED_MODEL)):
+    if not fileio.exists(os.path.join(model_dir, push_records.SAVED_MODEL)):
         return None
     return model_dir, baseline.get_int_custom_property("production_version")
 
 
 def already_pushed(candidate_dir: str, candidate_uri: str, baseline: types.Artifact | None
-                   ) -> results.AlreadyPushed | None:
+                   ) -> evaluation_results.AlreadyPushed | None:
     """Whether the candidate's files are already a pushed version, and which one.
 
     The production model is compared by the digest of its files as copied here, other pushed
@@ -61,11 +61,11 @@ def already_pushed(candidate_dir: str, candidate_uri: str, baseline: types.Artif
     if production is None:
         return None
     production_dir, production_version = production
-    digest = records.model_digest(candidate_dir)
-    if records.model_digest(production_dir) == digest:
-        return results.AlreadyPushed(production_version, production_version)
-    found = records.find_pushed(records.read_index(baseline.uri), digest, candidate_uri)
-    return results.AlreadyPushed(found.version, production_version) if found else None
+    digest = push_records.model_digest(candidate_dir)
+    if push_records.model_digest(production_dir) == digest:
+        return evaluation_results.AlreadyPushed(production_version, production_version)
+    found = push_records.find_pushed(push_records.read_index(baseline.uri), digest, candidate_uri)
+    return evaluation_results.AlreadyPushed(found.version, production_version) if found else None
 
 
 def baseline_name(baseline: types.Artifact) -> str:
@@ -75,7 +75,7 @@ def baseline_name(baseline: types.Artifact) -> str:
     return f"the model in production, version {version}" + (f" ({source})" if source else "")
 
 
-def write_blessing(blessing: types.Artifact, evaluation: results.Evaluation, model: types.Artifact,
+def write_blessing(blessing: types.Artifact, evaluation: evaluation_results.Evaluation, model: types.Artifact,
                    baseline: types.Artifact | None) -> None:
     """The ModelBlessing as TFX's Evaluator writes it, plus why and what was already pushed."""
     from tfx.dsl.io import fileio
@@ -90,17 +90,17 @@ def write_blessing(blessing: types.Artifact, evaluation: results.Evaluation, mod
     if evaluation.has_baseline and baseline is not None:
         blessing.set_string_custom_property("baseline_model", baseline.uri)
         blessing.set_int_custom_property("baseline_model_id", baseline.id)
-    blessing.set_string_custom_property("blessing_message", results.headline(evaluation))
+    blessing.set_string_custom_property("blessing_message", evaluation_results.headline(evaluation))
     if evaluation.already_pushed is not None:
         blessing.set_int_custom_property(ALREADY_PUSHED_PROPERTY, evaluation.already_pushed.version)
 
 
 def evaluate_candidate(examples_uri: str, candidate_dir: str, model_uri: str, baseline: types.Artifact | None,
-                       settings: GateSettings) -> results.Evaluation:
+                       settings: GateSettings) -> evaluation_results.Evaluation:
     """The gate's evaluation of one candidate, or the note that it was already pushed."""
     already = already_pushed(candidate_dir, model_uri, baseline)
     if already is not None:
-        return results.Evaluation(has_baseline=True, validated=False, validation_ok=already.serving,
+        return evaluation_results.Evaluation(has_baseline=True, validated=False, validation_ok=already.serving,
                                   already_pushed=already)
     from tfx.dsl.io import fileio
 
@@ -134,9 +134,9 @@ class Executor(base_executor.BaseExecutor):
         candidate_dir = path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model))
         evaluation = evaluate_candidate(examples.uri, candidate_dir, model.uri, baseline, settings)
         evaluation_uri = artifact_utils.get_single_uri(output_dict[EVALUATION_KEY])
-        results.write(evaluation_uri, evaluation)
+        evaluation_results.write(evaluation_uri, evaluation)
         tfma_export.write(evaluation_uri, evaluation, settings)
         write_blessing(artifact_utils.get_single_instance(output_dict[BLESSING_KEY]), evaluation, model, baseline)
-        logging.info("EvaluateModel: %s", results.headline(evaluation))
+        logging.info("EvaluateModel: %s", evaluation_results.headline(evaluation))
         for failure in evaluation.failures:
             logging.info("  %s", failure)

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from components.evaluate import statistics
-from components.evaluate.results import (
+from components.evaluation_results import (
     AUC,
     AUC_PR,
     BASELINE,

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import numpy as np
 
 from components.evaluate.gate import GateSettings, Scored, judge, new_value_mask
-from components.evaluate.results import BASELINE, CANDIDATE, Evaluation
+from components.evaluation_results import BASELINE, CANDIDATE, Evaluation
 
 SIGNATURE = "serving_default"
 BATCH_SIZE = 1024

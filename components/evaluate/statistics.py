@@ -15,22 +15,14 @@ Pure numpy, exact on the rows given (no threshold buckets):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from statistics import NormalDist
 
 import numpy as np
 
+from components.evaluation_results import Interval
+
 # Probabilities are clipped like Keras' and TFMA's log-loss.
 EPSILON = 1e-7
-
-
-@dataclass(frozen=True)
-class Interval:
-    """An estimate with a confidence interval."""
-
-    estimate: float
-    low: float
-    high: float
 
 
 def average_ranks(values: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 
 from components.evaluate.gate import GateSettings
-from components.evaluate.results import (
+from components.evaluation_results import (
     AUC,
     BASELINE,
     CANDIDATE,

@@ -1,6 +1,6 @@
 """FindProductionModel's executor: copy the served SavedModel into the output Model artifact.
 
-Beside it goes the index of every pushed version (`records.PUSHED_INDEX`), from which
+Beside it goes the index of every pushed version (`push_records.PUSHED_INDEX`), from which
 EvaluateModel tells a candidate that was already pushed.
 """
 
@@ -14,7 +14,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
-from components.push import records
+from components import push_records
 
 MODEL_KEY = "model"
 MODEL_BASE_PATH_KEY = "model_base_path"
@@ -23,7 +23,7 @@ FINGERPRINT_KEY = "fingerprint"
 FOUND_PROPERTY = "found"
 
 
-def describe(model, record: records.PushRecord | None) -> None:
+def describe(model, record: push_records.PushRecord | None) -> None:
     """Sets the flag and the record's fields as custom properties of the output Model."""
     model.set_int_custom_property(FOUND_PROPERTY, int(record is not None))
     if record is None:
@@ -54,9 +54,9 @@ class Executor(base_executor.BaseExecutor):
 
         model = artifact_utils.get_single_instance(output_dict[MODEL_KEY])
         base = exec_properties[MODEL_BASE_PATH_KEY]
-        record = records.latest_pushed(base)
+        record = push_records.latest_pushed(base)
         describe(model, record)
-        records.write_index(model.uri, records.pushed_versions(base))
+        push_records.write_index(model.uri, push_records.pushed_versions(base))
         if record is None:
             logging.info(
                 "No model in production under %s: absolute thresholds only.",

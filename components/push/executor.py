@@ -1,4 +1,4 @@
-"""Executor of PushModel: a thin adapter over `components.push.records`.
+"""Executor of PushModel: a thin adapter over `components.push_records`.
 
 A model is pushed once: when its files (by digest) are already a complete version, nothing is
 pushed and `already_pushed_version` names it; when a failed push left a version without
@@ -17,7 +17,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
-from components.push import records
+from components import push_records
 
 # Overall metrics copied into the push record, by TFMA metric name.
 RECORD_METRICS = ("auc", "auc_pr", "binary_crossentropy", "example_count", "mean_prediction", "mean_label")
@@ -77,10 +77,10 @@ def overall_metrics(evaluation: list[types.Artifact] | None) -> dict[str, float]
     """The candidate's overall metrics from the Evaluator's output."""
     if not evaluation:
         return {}
-    from components.evaluate import results
+    from components import evaluation_results
 
-    loaded = results.load(artifact_utils.get_single_instance(evaluation).uri)
-    candidate = loaded.metrics.get(results.OVERALL, {}).get(results.CANDIDATE, {})
+    loaded = evaluation_results.load(artifact_utils.get_single_instance(evaluation).uri)
+    candidate = loaded.metrics.get(evaluation_results.OVERALL, {}).get(evaluation_results.CANDIDATE, {})
     return {name: candidate[name] for name in RECORD_METRICS if name in candidate}
 
 
@@ -101,27 +101,27 @@ class Executor(base_executor.BaseExecutor):
         model = artifact_utils.get_single_instance(input_dict["model"])
         model_dir = path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model))
         base = exec_properties["model_base_path"]
-        digest = records.model_digest(model_dir)
-        existing = records.find_pushed(records.pushed_versions(base), digest, model.uri)
+        digest = push_records.model_digest(model_dir)
+        existing = push_records.find_pushed(push_records.pushed_versions(base), digest, model.uri)
         if existing is not None:
             logging.info("Model already pushed as version %d: nothing pushed.", existing.version)
             pushed.set_int_custom_property("pushed", 0)
             pushed.set_int_custom_property(ALREADY_PUSHED, existing.version)
             return
-        version = records.unfinished_version(base, digest) or records.next_version(base)
-        target = records.version_path(base, version)
-        record = records.PushRecord(
+        version = push_records.unfinished_version(base, digest) or push_records.next_version(base)
+        target = push_records.version_path(base, version)
+        record = push_records.PushRecord(
             version=version,
             span=span_of(input_dict.get("examples")),
             run_id=run_id(self._context, pushed.uri),
-            pushed_at=records.now(),
+            pushed_at=push_records.now(),
             blessed=True,
             metrics=overall_metrics(input_dict.get("evaluation")),
             model_uri=model.uri,
             model_digest=digest,
         )
         extra = warmup_files(input_dict.get("infra_blessing"))
-        records.copy_version(model_dir, target, record, extra_files=extra)
+        push_records.copy_version(model_dir, target, record, extra_files=extra)
         pushed.set_int_custom_property("pushed", 1)
         pushed.set_string_custom_property("pushed_destination", target)
         pushed.set_string_custom_property("pushed_version", str(version))

@@ -78,7 +78,7 @@ def _quiet(config: ClickpipeConfig):
 
 
 def _list(args: argparse.Namespace) -> int:
-    from components.push.records import RecordError
+    from components.push_records import RecordError
     from pipeline import models
 
     config = _config(args)
@@ -138,7 +138,7 @@ def _report(args: argparse.Namespace) -> int:
 
 def _report_inputs(args: argparse.Namespace, config: ClickpipeConfig):
     """Candidate and baseline SavedModel folders and the eval data named on the command line."""
-    from components.push import records
+    from components import push_records
     from pipeline import models
 
     base = config.model_base_path
@@ -149,9 +149,9 @@ def _report_inputs(args: argparse.Namespace, config: ClickpipeConfig):
         elif args.baseline:
             baseline = models.resolve_model(args.baseline, base)
         else:
-            production = records.latest_pushed(base)
+            production = push_records.latest_pushed(base)
             baseline = production.path if production else None
         data = models.resolve_data(args.data, config.pipeline.metadata_path)
-    except (models.ModelsError, records.RecordError) as exc:
+    except (models.ModelsError, push_records.RecordError) as exc:
         raise UserError(str(exc)) from None
     return candidate, baseline, data

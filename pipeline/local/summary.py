@@ -79,11 +79,11 @@ def _validation_pages(config, month: str) -> list[str]:
 
 def _evaluation_lines(summary: RunSummary, evaluation) -> None:
     """Fills the summary's gate fields from EvaluateModel's evaluation."""
-    from components.evaluate import results
+    from components import evaluation_results
 
-    overall = evaluation.metrics.get(results.OVERALL, {})
-    summary.metrics = overall.get(results.CANDIDATE, {})
-    summary.baseline_metrics = overall.get(results.BASELINE, {})
+    overall = evaluation.metrics.get(evaluation_results.OVERALL, {})
+    summary.metrics = overall.get(evaluation_results.CANDIDATE, {})
+    summary.baseline_metrics = overall.get(evaluation_results.BASELINE, {})
     summary.has_baseline = evaluation.has_baseline
     summary.failures = [str(failure) for failure in evaluation.failures]
     if evaluation.already_pushed is not None:
@@ -101,7 +101,8 @@ def _evaluation_lines(summary: RunSummary, evaluation) -> None:
     new = evaluation.slice(evaluation.new_slice) if evaluation.new_slice else None
     if new is not None:
         summary.new_slice, summary.new_counts = new.name, (new.examples, new.clicks)
-        summary.new_auc = new.metrics.get(results.CANDIDATE, {}).get(results.AUC) if new.judged else None
+        candidate = new.metrics.get(evaluation_results.CANDIDATE, {})
+        summary.new_auc = candidate.get(evaluation_results.AUC) if new.judged else None
 
 
 def collect(config, outcome: RunOutcome, limits: dict[str, float] | None = None) -> RunSummary:
@@ -151,9 +152,9 @@ def collect(config, outcome: RunOutcome, limits: dict[str, float] | None = None)
     if train := record(nodes.TRAIN):
         summary.model_path = train.output("model").uri
     if evaluate := record(nodes.EVALUATE):
-        from components.evaluate import results
+        from components import evaluation_results
 
-        _evaluation_lines(summary, results.load(evaluate.output("evaluation").uri))
+        _evaluation_lines(summary, evaluation_results.load(evaluate.output("evaluation").uri))
         summary.blessed = bool(metadata.artifact_property(evaluate.output("blessing"), "blessed", 0))
     if push := record(nodes.PUSH):
         pushed = push.output("pushed_model")

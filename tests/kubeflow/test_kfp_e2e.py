@@ -79,10 +79,10 @@ def test_the_first_month_trains_and_pushes_without_a_production_model(kfp):
 
 
 def test_the_second_month_is_evaluated_against_the_first_months_model_and_pushed(kfp):
-    from components.push import records
+    from components import push_records
 
     config, backend, (first, second) = kfp
-    versions = records.pushed_versions(config.model_base_path)
+    versions = push_records.pushed_versions(config.model_base_path)
     assert len(versions) == 2
     baseline = _custom(backend, second, nodes.PRODUCTION_MODEL, "model")
     assert baseline["production_version"] == float(versions[0].version)
@@ -93,10 +93,10 @@ def test_the_second_month_is_evaluated_against_the_first_months_model_and_pushed
 
 
 def test_push_records_carry_the_kfp_run(kfp):
-    from components.push import records
+    from components import push_records
 
     config, _, runs = kfp
-    assert [r.run_id for r in records.pushed_versions(config.model_base_path)] == [run.run_id for run in runs]
+    assert [r.run_id for r in push_records.pushed_versions(config.model_base_path)] == [run.run_id for run in runs]
 
 
 def test_counts_stay_integers_through_ml_metadata(kfp):

@@ -9,7 +9,7 @@ import math
 
 import pytest
 
-from components.evaluate import results
+from components import evaluation_results
 from pipeline import blessing, models
 from pipeline.config import load_config
 from tests.pipeline import evaluation_fixtures as fx
@@ -66,7 +66,7 @@ def test_better_candidate_is_blessed(world, tmp_path):
 def test_models_of_equal_quality_from_different_seeds_are_not_blocked_by_noise(world, tmp_path):
     evaluation = evaluate(world, tmp_path, gate_config(), "seed_1", "seed_2")
 
-    loaded = results.load(evaluation)
+    loaded = evaluation_results.load(evaluation)
     assert loaded.slice("overall").auc_change.estimate != 0  # different models...
     assert blessing.explain(evaluation) == []  # ...that noise does not tell apart
 
@@ -79,7 +79,7 @@ def test_a_model_better_overall_but_worse_on_one_slice_is_blocked_on_that_slice(
     assert {f.slice for f in failures} == {"device_type=mobile"} | {
         f"device_type=mobile, slot_position={slot}" for slot in fx.SLOTS
     }
-    loaded = results.load(evaluation)
+    loaded = evaluation_results.load(evaluation)
     assert loaded.slice("overall").auc_change.low > 0
     assert loaded.regressions_first()[0].name.startswith("device_type=mobile")
 

@@ -68,19 +68,18 @@ def test_unchanged_rerun_is_served_from_cache(small_run):
 
 
 def test_an_unchanged_rerun_pushes_nothing_and_says_the_model_is_already_serving(small_run):
-    from components.evaluate import results
-    from components.push import records
+    from components import evaluation_results, push_records
     from pipeline.local.summary import collect, render
 
     config, first, second = small_run
-    [version] = records.pushed_versions(config.model_base_path)
+    [version] = push_records.pushed_versions(config.model_base_path)
     store = metadata.open_store(config.pipeline.metadata_path)
 
     def latest(node):
         return metadata.latest_node_record(store, config.pipeline.name, node)
 
-    evaluation = results.load(latest(nodes.EVALUATE).output("evaluation").uri)
-    assert evaluation.already_pushed == results.AlreadyPushed(version.version, version.version)
+    evaluation = evaluation_results.load(latest(nodes.EVALUATE).output("evaluation").uri)
+    assert evaluation.already_pushed == evaluation_results.AlreadyPushed(version.version, version.version)
     assert evaluation.slices == []  # not scored again
     pushed = latest(nodes.PUSH).output("pushed_model")
     assert metadata.custom_property(pushed, "pushed") == 0

@@ -2,9 +2,9 @@
 
 import pytest
 
-from components.push import records
+from components import push_records
 from pipeline import cli, models
-from tests.components.push.test_records import push
+from tests.components.test_push_records import push
 from tests.pipeline import evaluation_fixtures as fx
 
 
@@ -55,7 +55,7 @@ def test_rollback_then_list_shows_the_rollback(clickpipe, tmp_path, capsys):
 
     code = clickpipe(["models", "rollback", "100", "--model-base-path", str(tmp_path)])
 
-    served = records.latest_pushed(str(tmp_path))
+    served = push_records.latest_pushed(str(tmp_path))
     assert code == 0
     assert served.rollback_of == 100
     assert f"version 100 is served again as version {served.version}" in capsys.readouterr().out

@@ -147,10 +147,10 @@ def test_ingestion_keeps_the_month_and_quarantines_the_bad_timestamp(trips):
 def test_the_served_model_names_its_output_by_the_config(trips):
     import tensorflow as tf
 
-    from components.push import records
+    from components import push_records
 
     config, *_ = trips
-    [version] = records.pushed_versions(config.model_base_path)
+    [version] = push_records.pushed_versions(config.model_base_path)
     model = tf.saved_model.load(str(version.path))
     example = tf.train.Example()
     for name, value in (("payment_type", b"card"), ("borough", b"Queens")):

@@ -2,9 +2,9 @@
 
 from tfx.types import standard_artifacts
 
+from components import push_records
 from components.compare import executor
 from components.production_model import executor as production_executor
-from components.push import records
 
 
 def test_blessed_reads_the_evaluator_property():
@@ -22,7 +22,7 @@ def test_baseline_text_names_the_production_version():
     production_executor.describe(model, None)
     assert executor.baseline_text(model) == ""
 
-    record = records.PushRecord(version=1700, span="2026-09", run_id="r1", pushed_at="t", rollback_of=1500)
+    record = push_records.PushRecord(version=1700, span="2026-09", run_id="r1", pushed_at="t", rollback_of=1500)
     production_executor.describe(model, record)
 
     expected = "version 1700 (span 2026-09, run_id r1, pushed_at t, rollback of version 1500)"

@@ -5,8 +5,7 @@ import re
 import pytest
 
 from components.compare import html, svg
-from components.evaluate.results import AlreadyPushed, Check, Curves, Evaluation, Failure, SliceResult
-from components.evaluate.statistics import Interval
+from components.evaluation_results import AlreadyPushed, Check, Curves, Evaluation, Failure, Interval, SliceResult
 
 CURVES = Curves(
     roc=[(0.0, 0.0), (0.2, 0.6), (1.0, 1.0)],

@@ -12,12 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from components import evaluation_results, push_records
 from components.compare.component import CompareModels
 from components.compare.html import NO_BASELINE
-from components.evaluate import results
 from components.evaluate.component import EvaluateModel
 from components.production_model.component import FindProductionModel
-from components.push import records
 from components.push.component import PushModel
 from pipeline import blessing, eval_config
 from pipeline.config import load_config
@@ -57,7 +56,7 @@ def run(world, candidate: Path, home: Path):
     model = tfx.dsl.Importer(source_uri=str(candidate), artifact_type=tfx.types.standard_artifacts.Model).with_id(
         "ImportCandidate"
     )
-    baseline = FindProductionModel(model_base_path=base, fingerprint=records.fingerprint(base)).with_id(
+    baseline = FindProductionModel(model_base_path=base, fingerprint=push_records.fingerprint(base)).with_id(
         "FindProductionModel"
     )
     evaluator = EvaluateModel(
@@ -114,7 +113,7 @@ def test_first_run_floor_only_then_gated_by_the_pushed_model(world, tmp_path):
     report_folder = Path(first["CompareModels"].output("report").uri)
     assert NO_BASELINE in (report_folder / "report.html").read_text()
     assert json.loads((report_folder / "comparison.json").read_text())["evaluation"]["has_baseline"] is False
-    [version] = records.pushed_versions(str(tmp_path / "serving"))
+    [version] = push_records.pushed_versions(str(tmp_path / "serving"))
 
     second = run(world, world["broken"], tmp_path)
 
@@ -127,7 +126,7 @@ def test_first_run_floor_only_then_gated_by_the_pushed_model(world, tmp_path):
     assert {(f.metric, f.slice) for f in failures} >= {("auc", "overall")}
     page = (Path(second["CompareModels"].output("report").uri) / "report.html").read_text()
     assert f"version {version.version}" in page and "NOT BLESSED" in page
-    assert [r.version for r in records.pushed_versions(str(tmp_path / "serving"))] == [version.version]
+    assert [r.version for r in push_records.pushed_versions(str(tmp_path / "serving"))] == [version.version]
 
 
 def test_a_better_model_is_pushed_and_records_its_digest(world, tmp_path):
@@ -136,17 +135,17 @@ def test_a_better_model_is_pushed_and_records_its_digest(world, tmp_path):
     better = run(world, world["good"], tmp_path)
 
     assert blessed(better) == 1 and pushed(better) == 1
-    evaluation = results.load(better["EvaluateModel"].output("evaluation").uri)
+    evaluation = evaluation_results.load(better["EvaluateModel"].output("evaluation").uri)
     assert evaluation.slice("overall").auc_change.low > 0
-    newest = records.pushed_versions(str(tmp_path / "serving"))[-1]
-    assert newest.model_digest == records.model_digest(str(world["good"] / "Format-Serving"))
+    newest = push_records.pushed_versions(str(tmp_path / "serving"))[-1]
+    assert newest.model_digest == push_records.model_digest(str(world["good"] / "Format-Serving"))
     assert newest.metrics["auc"] == pytest.approx(evaluation.value("overall", "candidate", "auc"))
 
 
 def test_the_new_ads_slice_holds_the_ads_absent_from_the_train_split(world, tmp_path):
     result = run(world, world["good"], tmp_path)
 
-    evaluation = results.load(result["EvaluateModel"].output("evaluation").uri)
+    evaluation = evaluation_results.load(result["EvaluateModel"].output("evaluation").uri)
     new = evaluation.slice(evaluation.new_slice)
     rows = fx.impressions(1500)
     expected = [r for r in rows if int(r["ad_id"].removeprefix("ad-")) >= fx.TRAINED_ADS]
@@ -162,9 +161,9 @@ def test_the_model_in_production_is_not_evaluated_again_nor_pushed_twice(world, 
 
     assert again["EvaluateModel"].state == "COMPLETE"  # the production lookup changed, so it ran
     assert blessed(again) == 1 and pushed(again) == 0
-    version = records.pushed_versions(str(tmp_path / "serving"))
+    version = push_records.pushed_versions(str(tmp_path / "serving"))
     assert len(version) == 1
-    evaluation = results.load(again["EvaluateModel"].output("evaluation").uri)
+    evaluation = evaluation_results.load(again["EvaluateModel"].output("evaluation").uri)
     assert evaluation.already_pushed.version == version[0].version and evaluation.already_pushed.serving
     assert evaluation.slices == []  # nothing was scored
     assert blessing.headline(again["EvaluateModel"].output("evaluation").uri) == (
@@ -178,7 +177,7 @@ def test_the_model_in_production_is_not_evaluated_again_nor_pushed_twice(world, 
 
 def test_a_production_version_that_cannot_be_loaded_stops_the_run_before_pushing(world, tmp_path):
     run(world, world["good"], tmp_path)
-    [version] = records.pushed_versions(str(tmp_path / "serving"))
+    [version] = push_records.pushed_versions(str(tmp_path / "serving"))
     shutil.rmtree(Path(version.path) / "variables")
 
     with pytest.raises(Exception, match=f"version {version.version}.*cannot be loaded"):
@@ -186,4 +185,4 @@ def test_a_production_version_that_cannot_be_loaded_stops_the_run_before_pushing
 
     store = metadata.open_store(str(tmp_path / "metadata.sqlite"))
     assert metadata.latest_node_record(store, PIPELINE, "EvaluateModel").state == "FAILED"
-    assert len(records.pushed_versions(str(tmp_path / "serving"))) == 1
+    assert len(push_records.pushed_versions(str(tmp_path / "serving"))) == 1

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from components.evaluate import gate, results
+from components import evaluation_results
+from components.evaluate import gate
 from components.evaluate.gate import GateSettings, Scored, SliceRule
 
 DEVICES = np.array(["mobile", "desktop", "tablet"])
@@ -33,9 +34,9 @@ SETTINGS = GateSettings(label="clicked", slices=(("device_type",), ("ad_category
 
 
 def scored(candidate, baseline, labels, columns, new=None):
-    predictions = {results.CANDIDATE: candidate}
+    predictions = {evaluation_results.CANDIDATE: candidate}
     if baseline is not None:
-        predictions[results.BASELINE] = baseline
+        predictions[evaluation_results.BASELINE] = baseline
     return Scored(labels=labels, predictions=predictions, columns=columns, new=new)
 
 
@@ -95,7 +96,7 @@ def test_a_clearly_better_model_is_blessed():
     evaluation = gate.judge(scored(model(logit, 0.3, seed=1), model(logit, 1.2, seed=2), labels, columns), SETTINGS)
 
     assert evaluation.validation_ok, [str(f) for f in evaluation.failures]
-    overall = evaluation.slice(results.OVERALL)
+    overall = evaluation.slice(evaluation_results.OVERALL)
     assert overall.auc_change.low > 0
     assert overall.log_loss_change.high < 0
 
@@ -147,7 +148,7 @@ def test_first_run_checks_the_floor_only():
     assert not evaluation.has_baseline
     [failure] = evaluation.failures
     assert (failure.metric, failure.slice, failure.threshold, failure.baseline) == ("auc", "overall", ">= 0.8000", None)
-    assert evaluation.slice(results.OVERALL).auc_interval.low < failure.value
+    assert evaluation.slice(evaluation_results.OVERALL).auc_interval.low < failure.value
 
 
 def test_a_slice_floor_applies_to_each_value():
@@ -204,11 +205,11 @@ def test_an_evaluation_survives_its_json_form(tmp_path):
     logit, labels, columns = world(rows=5_000)
     evaluation = gate.judge(scored(model(logit, 0.5, seed=1), model(logit, 0.6, seed=2), labels, columns), SETTINGS)
 
-    results.write(str(tmp_path), evaluation)
+    evaluation_results.write(str(tmp_path), evaluation)
 
-    assert results.load(str(tmp_path)) == evaluation
+    assert evaluation_results.load(str(tmp_path)) == evaluation
 
 
 def test_loading_a_folder_without_an_evaluation_names_it(tmp_path):
     with pytest.raises(FileNotFoundError, match=str(tmp_path)):
-        results.load(str(tmp_path))
+        evaluation_results.load(str(tmp_path))

@@ -6,7 +6,7 @@ import tensorflow_model_analysis as tfma
 
 from components.evaluate import gate, tfma_export
 from components.evaluate.gate import GateSettings, Scored
-from components.evaluate.results import (
+from components.evaluation_results import (
     AUC,
     BASELINE,
     CANDIDATE,

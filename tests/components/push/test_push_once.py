@@ -9,7 +9,8 @@ import json
 import shutil
 from pathlib import Path
 
-from components.push import executor, records
+from components import push_records
+from components.push import executor
 from tests.components.push.helpers import push
 
 
@@ -23,13 +24,13 @@ def fake_model(uri: Path, graph: bytes = b"graph") -> Path:
 
 def test_the_digest_covers_the_model_files_but_not_what_a_push_adds(tmp_path):
     model = fake_model(tmp_path / "m") / "Format-Serving"
-    before = records.model_digest(str(model))
+    before = push_records.model_digest(str(model))
     (model / "assets.extra").mkdir()
     (model / "assets.extra" / "clickpipe_push.json").write_text("{}")
 
-    assert records.model_digest(str(model)) == before
+    assert push_records.model_digest(str(model)) == before
     (model / "variables" / "variables.index").write_bytes(b"other weights")
-    assert records.model_digest(str(model)) != before
+    assert push_records.model_digest(str(model)) != before
 
 
 def test_pushing_the_same_model_again_pushes_nothing(tmp_path):
@@ -42,7 +43,7 @@ def test_pushing_the_same_model_again_pushes_nothing(tmp_path):
     assert second.get_int_custom_property("pushed") == 0
     version = int(first.get_string_custom_property("pushed_version"))
     assert second.get_int_custom_property(executor.ALREADY_PUSHED) == version
-    assert [r.version for r in records.pushed_versions(str(base))] == [version]
+    assert [r.version for r in push_records.pushed_versions(str(base))] == [version]
 
 
 def test_the_same_files_from_another_trainer_artifact_are_the_same_model(tmp_path):
@@ -61,7 +62,7 @@ def test_another_model_is_pushed_as_a_new_version(tmp_path):
     other = push(fake_model(tmp_path / "b", graph=b"another graph"), base)
 
     assert other.get_int_custom_property("pushed") == 1
-    assert len(records.pushed_versions(str(base))) == 2
+    assert len(push_records.pushed_versions(str(base))) == 2
 
 
 def test_a_push_that_failed_half_way_is_finished_in_its_own_version(tmp_path):
@@ -95,7 +96,7 @@ def test_an_unfinished_version_of_another_model_is_left_alone(tmp_path):
 def test_a_record_from_before_digests_is_matched_by_the_trainer_artifact(tmp_path):
     model, base = fake_model(tmp_path / "model"), tmp_path / "serving"
     pushed = Path(push(model, base).get_string_custom_property("pushed_destination"))
-    record_file = pushed / records.RECORD_PATH
+    record_file = pushed / push_records.RECORD_PATH
     legacy = {k: v for k, v in json.loads(record_file.read_text()).items() if k != "model_digest"}
     record_file.write_text(json.dumps(legacy))
     # The files changed since (say, re-exported), but the record names this Trainer artifact.
@@ -111,7 +112,7 @@ def test_a_rollback_keeps_the_digest_of_the_version_it_serves_again(tmp_path):
     first = push(fake_model(tmp_path / "a"), base)
     push(fake_model(tmp_path / "b", graph=b"b"), base)
 
-    rolled = records.rollback(str(base), int(first.get_string_custom_property("pushed_version")))
+    rolled = push_records.rollback(str(base), int(first.get_string_custom_property("pushed_version")))
 
-    assert rolled.model_digest == records.model_digest(str(tmp_path / "a" / "Format-Serving"))
+    assert rolled.model_digest == push_records.model_digest(str(tmp_path / "a" / "Format-Serving"))
     assert push(fake_model(tmp_path / "a-again"), base).get_int_custom_property("pushed") == 0

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from components.push.records import PushRecord, write_record
+from components.push_records import PushRecord, write_record
 from pipeline.cli.common import invocation
 from tests.components.ingest import dataset
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from components.push import records
+from components import push_records
 
 
 def push(base, version, span="2026-09", blessed=True, complete=True, record=True, payload=b"weights"):
@@ -13,9 +13,9 @@ def push(base, version, span="2026-09", blessed=True, complete=True, record=True
     (folder / "variables").mkdir(parents=True)
     (folder / "variables" / "variables.data-00000-of-00001").write_bytes(payload)
     if record:
-        records.write_record(
+        push_records.write_record(
             str(folder),
-            records.PushRecord(
+            push_records.PushRecord(
                 version=version,
                 span=span,
                 run_id=f"run-{version}",
@@ -30,9 +30,9 @@ def push(base, version, span="2026-09", blessed=True, complete=True, record=True
 
 
 def test_no_base_path_means_no_model_in_production(tmp_path):
-    assert records.latest_pushed(str(tmp_path / "missing")) is None
-    assert records.pushed_versions(str(tmp_path / "missing")) == []
-    assert records.fingerprint(str(tmp_path / "missing")) == "none"
+    assert push_records.latest_pushed(str(tmp_path / "missing")) is None
+    assert push_records.pushed_versions(str(tmp_path / "missing")) == []
+    assert push_records.fingerprint(str(tmp_path / "missing")) == "none"
 
 
 def test_highest_complete_numeric_version_is_in_production(tmp_path):
@@ -41,33 +41,33 @@ def test_highest_complete_numeric_version_is_in_production(tmp_path):
     push(tmp_path, 200, span="2026-09")
     (tmp_path / "not-a-version").mkdir()
 
-    latest = records.latest_pushed(str(tmp_path))
+    latest = push_records.latest_pushed(str(tmp_path))
 
     assert latest.version == 200
     assert latest.span == "2026-09"
     assert latest.run_id == "run-200"
     assert latest.metrics["auc"] == 0.7
     assert latest.path == str(tmp_path / "200")
-    assert [r.version for r in records.pushed_versions(str(tmp_path))] == [100, 200]
+    assert [r.version for r in push_records.pushed_versions(str(tmp_path))] == [100, 200]
 
 
 def test_version_without_record_still_counts(tmp_path):
     push(tmp_path, 5, record=False)
 
-    latest = records.latest_pushed(str(tmp_path))
+    latest = push_records.latest_pushed(str(tmp_path))
 
     assert latest.version == 5
     assert latest.span == ""
 
 
 def test_record_round_trip_ignores_unknown_keys():
-    record = records.PushRecord(version=7, span="2026-10", metrics={"auc": 0.8}, rollback_of=3)
+    record = push_records.PushRecord(version=7, span="2026-10", metrics={"auc": 0.8}, rollback_of=3)
     data = json.loads(record.to_json())
-    assert data["schema"] == records.SCHEMA_VERSION
+    assert data["schema"] == push_records.SCHEMA_VERSION
     assert "path" not in data
 
     data["written_by_a_newer_pusher"] = True
-    parsed = records.PushRecord.from_json(json.dumps(data), path="/p")
+    parsed = push_records.PushRecord.from_json(json.dumps(data), path="/p")
 
     assert parsed == record
     assert parsed.path == "/p"
@@ -75,29 +75,29 @@ def test_record_round_trip_ignores_unknown_keys():
 
 def test_unreadable_record_names_the_file(tmp_path):
     folder = push(tmp_path, 9)
-    (folder / records.RECORD_PATH).write_text("{not json")
+    (folder / push_records.RECORD_PATH).write_text("{not json")
 
-    with pytest.raises(records.RecordError, match="clickpipe_push.json"):
-        records.latest_pushed(str(tmp_path))
+    with pytest.raises(push_records.RecordError, match="clickpipe_push.json"):
+        push_records.latest_pushed(str(tmp_path))
 
 
 def test_rollback_repushes_old_files_as_new_highest_version(tmp_path):
     push(tmp_path, 100, span="2026-08", payload=b"old")
     push(tmp_path, 200, span="2026-09", payload=b"new")
 
-    record = records.rollback(str(tmp_path), 100, run_id="cli:test")
+    record = push_records.rollback(str(tmp_path), 100, run_id="cli:test")
 
     assert record.version > 200
     assert record.rollback_of == 100
     assert record.span == "2026-08"
     assert record.run_id == "cli:test"
-    served = records.latest_pushed(str(tmp_path))
+    served = push_records.latest_pushed(str(tmp_path))
     assert served.version == record.version
     assert served.rollback_of == 100
     new = tmp_path / str(record.version)
     assert (new / "saved_model.pb").read_bytes() == b"graph-old"
     assert (new / "variables" / "variables.data-00000-of-00001").read_bytes() == b"old"
-    assert records.fingerprint(str(tmp_path)).startswith(f"{record.version}@")
+    assert push_records.fingerprint(str(tmp_path)).startswith(f"{record.version}@")
 
 
 def test_rollback_writes_saved_model_last(tmp_path, monkeypatch):
@@ -114,7 +114,7 @@ def test_rollback_writes_saved_model_last(tmp_path, monkeypatch):
 
     monkeypatch.setattr(fileio, "copy", recording_copy)
 
-    records.rollback(str(tmp_path), 100)
+    push_records.rollback(str(tmp_path), 100)
 
     assert copied[-1].endswith("/saved_model.pb")
     assert len(copied) == 2
@@ -128,21 +128,21 @@ def test_rollback_refuses_missing_or_served_versions(tmp_path, version, message)
     push(tmp_path, 100)
     push(tmp_path, 200)
 
-    with pytest.raises(records.RecordError, match=message):
-        records.rollback(str(tmp_path), version)
-    assert [r.version for r in records.pushed_versions(str(tmp_path))] == [100, 200]
+    with pytest.raises(push_records.RecordError, match=message):
+        push_records.rollback(str(tmp_path), version)
+    assert [r.version for r in push_records.pushed_versions(str(tmp_path))] == [100, 200]
 
 
 def test_rollback_to_the_version_already_rolled_back_to_is_refused(tmp_path):
     push(tmp_path, 100)
     push(tmp_path, 200)
-    first = records.rollback(str(tmp_path), 100)
+    first = push_records.rollback(str(tmp_path), 100)
 
-    with pytest.raises(records.RecordError, match=f"already served, as version {first.version}"):
-        records.rollback(str(tmp_path), 100)
+    with pytest.raises(push_records.RecordError, match=f"already served, as version {first.version}"):
+        push_records.rollback(str(tmp_path), 100)
 
 
 def test_next_version_is_above_every_existing_one(tmp_path):
     push(tmp_path, 99_999_999_999)
 
-    assert records.next_version(str(tmp_path)) == 100_000_000_000
+    assert push_records.next_version(str(tmp_path)) == 100_000_000_000

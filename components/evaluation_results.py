@@ -12,8 +12,6 @@ import math
 import os
 from dataclasses import asdict, dataclass, field
 
-from components.evaluate.statistics import Interval
-
 EVALUATION_FILE = "evaluation.json"
 SCHEMA_VERSION = 1
 
@@ -42,6 +40,15 @@ METRICS = (
     (EXAMPLE_COUNT, "examples", None),
     (CLICKS, "clicks", None),
 )
+
+
+@dataclass(frozen=True)
+class Interval:
+    """An estimate with a confidence interval."""
+
+    estimate: float
+    low: float
+    high: float
 
 
 def _interval_text(change: Interval) -> str:
