@@ -11,7 +11,7 @@ from components.evaluate.gate import GateSettings, SliceRule
 from pipeline.config import ClickpipeConfig
 from trainer.features import Kind
 
-# How each feature kind is stored in a tf.Example (trainer/rows.py).
+# How each feature kind is stored in a tf.Example (trainer/rows/encoding.py).
 _EXAMPLE_KINDS = {Kind.NUMERIC: "float"}
 
 

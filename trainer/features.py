@@ -104,7 +104,7 @@ class FeatureRegistry:
     Attributes:
         label: the label's name in the examples: a 0/1 column, or the name of a derived label.
         example_id: the column holding each row's stable key; "" when the dataset has none
-            (the key is then a hash of the row, see `trainer.rows`).
+            (the key is then a hash of the row, see `trainer.rows.keys`).
         label_rule: how the label is derived from other columns; None when it is a column.
         span_column: the timestamp column whose month is a row's span; "" when spans are folders.
         span_format: a strptime format of `span_column`; "" for ISO 8601.

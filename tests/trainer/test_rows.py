@@ -1,6 +1,7 @@
 """The raw-row contract: record splitting, typing, splitting by id and quarantine records."""
 
 import base64
+import csv
 import json
 
 import pytest
@@ -52,7 +53,7 @@ def test_a_stray_quote_costs_its_own_line_only():
 def test_split_fields_honours_quotes_and_rejects_an_open_quote():
     assert rows.split_fields('a,"b, c",d') == ["a", "b, c", "d"]
     assert rows.split_fields("a,,c") == ["a", "", "c"]
-    with pytest.raises(rows.csv.Error):
+    with pytest.raises(csv.Error):
         rows.split_fields('a,"open')
 
 
