@@ -28,6 +28,10 @@ MEAN_PREDICTION = "mean_prediction"
 MEAN_LABEL = "mean_label"
 EXAMPLE_COUNT = "example_count"
 CLICKS = "clicks"
+# Not a TFMA metric: rows a model gave no usable probability for.
+BAD_PREDICTIONS = "bad_predictions"
+# The new-values slice's value in its typed key.
+NEW_VALUE = "<absent from training>"
 
 # Table order in reports and listings: (name, label, higher is better or None).
 METRICS = (
@@ -55,6 +59,34 @@ def _interval_text(change: Interval) -> str:
     return f"{change.estimate:+.4f}, interval {change.low:+.4f} to {change.high:+.4f}"
 
 
+def slice_name(key) -> str:
+    """A slice's display name from its typed key, ``feature=value[, feature=value]``; overall for ()."""
+    return ", ".join(f"{column}={value}" for column, value in key) if key else OVERALL
+
+
+@dataclass(frozen=True)
+class BadRows:
+    """Rows one model gave no usable click probability for.
+
+    Attributes:
+        model: ``candidate`` or ``baseline``.
+        count: rows without one finite probability in [0, 1].
+        rows: rows scored.
+        example_key: one such row, as ``<example id column>=<value>`` or its position in the split.
+        reasons: why, e.g. ``{"NaN": 40, "above 1": 2, "wrong output shape": 0, ...}`` (non-zero only).
+    """
+
+    model: str
+    count: int
+    rows: int
+    example_key: str
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        why = ", ".join(f"{n:,} {reason}" for reason, n in self.reasons.items())
+        return f"{self.count:,} of {self.rows:,} rows without a probability in [0, 1] ({why}), e.g. {self.example_key}"
+
+
 @dataclass(frozen=True)
 class Failure:
     """One rule a candidate did not meet.
@@ -66,6 +98,7 @@ class Failure:
         threshold: what was required, in words.
         baseline: the production model's value on the slice, for a comparison.
         change: candidate minus production with its interval, for a comparison.
+        interval: the candidate's own value with its interval, for a floor or calibration rule.
     """
 
     metric: str
@@ -74,9 +107,12 @@ class Failure:
     threshold: str
     baseline: float | None = None
     change: Interval | None = None
+    interval: Interval | None = None
 
     def __str__(self) -> str:
         text = f"{self.metric} on {self.slice}: {self.value:.4f}"
+        if self.interval is not None:
+            text += f" (interval {self.interval.low:.4f} to {self.interval.high:.4f})"
         if self.baseline is not None:
             text += f" vs production {self.baseline:.4f}"
             if self.change is not None:
@@ -89,6 +125,7 @@ class Check:
     """One rule applied to one slice, and whether the candidate met it.
 
     `limit` is the rule's number: the floor, or the tolerated change (negative for a drop).
+    `interval` is the candidate's own value with its interval, for a floor or calibration rule.
     """
 
     metric: str
@@ -99,6 +136,7 @@ class Check:
     passed: bool
     change: Interval | None = None
     limit: float | None = None
+    interval: Interval | None = None
 
 
 @dataclass(frozen=True)
@@ -121,8 +159,10 @@ class SliceResult:
     """One slice of the eval split: its counts, each model's metrics and the comparison.
 
     Attributes:
-        name: ``overall``, ``feature=value, ...`` or the new-values slice's name.
+        name: ``overall``, ``feature=value, ...`` or the new-values slice's name (for display).
         columns: the columns the slice is cut by (empty for overall).
+        key: the slice as typed ``[column, value]`` pairs, as the examples store the values
+            (text, int or float); ``[[new_column, NEW_VALUE]]`` for the new-values slice.
         examples: rows in the slice.
         clicks: clicks in the slice.
         metrics: model (candidate/baseline) -> metric name -> value.
@@ -131,6 +171,12 @@ class SliceResult:
         auc_interval: the candidate's AUC with its interval (judged slices).
         auc_change: candidate minus production AUC with its interval (judged, with a baseline).
         log_loss_change: candidate minus production log-loss, likewise.
+        calibration_interval: the candidate's mean prediction / mean label with its interval.
+        calibration_change: how much further from 1 the candidate's calibration is than
+            production's, as a change of ``|log(mean prediction / mean label)|``, with its interval.
+        single_intervals: metric name (``auc``, ``auc_diff``, ``binary_crossentropy_diff``, ...)
+            -> the same estimate with its interval at `Evaluation.confidence` on its own, not
+            simultaneous: what TFMA's files carry, where a reader assumes one 95% interval.
         failed: a rule failed on this slice.
     """
 
@@ -138,12 +184,16 @@ class SliceResult:
     columns: list[str]
     examples: int
     clicks: int
+    key: list = field(default_factory=list)
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     judged: bool = False
     guarded: bool = False
     auc_interval: Interval | None = None
     auc_change: Interval | None = None
     log_loss_change: Interval | None = None
+    calibration_interval: Interval | None = None
+    calibration_change: Interval | None = None
+    single_intervals: dict[str, Interval] = field(default_factory=dict)
     failed: bool = False
 
 
@@ -184,10 +234,13 @@ class Evaluation:
         curves: model -> plot data of the overall slice.
         method: how intervals were computed, in words.
         confidence: the simultaneous confidence level of the intervals.
-        comparisons: how many intervals that level holds over.
+        comparisons: how many intervals that level holds over: the checks that can block.
         min_clicks: clicks (and non-clicks) a slice needs to be judged.
         new_slice: the name of the slice of rows with values absent from training ("" if none).
         already_pushed: set when the candidate was not evaluated because it was already pushed.
+        bad_rows: model -> the rows it gave no usable probability for (models with none left out).
+            A candidate with any is not blessed; a production model with any is not compared
+            against (`has_baseline` is False) and the candidate is judged on absolute rules.
     """
 
     has_baseline: bool
@@ -203,6 +256,18 @@ class Evaluation:
     min_clicks: int = 0
     new_slice: str = ""
     already_pushed: AlreadyPushed | None = None
+    bad_rows: dict[str, BadRows] = field(default_factory=dict)
+
+    @property
+    def interval_level(self) -> float:
+        """Each interval's own confidence level, so that `comparisons` of them hold together."""
+        return 1 - (1 - self.confidence) / max(1, self.comparisons)
+
+    @property
+    def baseline_ignored(self) -> str:
+        """Why the model in production was not compared against, in words ("" when it was or none ran)."""
+        bad = self.bad_rows.get(BASELINE)
+        return f"the model in production gave {bad}" if bad else ""
 
     @property
     def metrics(self) -> dict[str, dict[str, dict[str, float]]]:
@@ -240,7 +305,9 @@ def headline(evaluation: Evaluation) -> str:
             return f"not evaluated again: {already}"
         return f"NOT blessed: {already}"
     against = "the model in production"
-    if not evaluation.has_baseline:
+    if evaluation.baseline_ignored:
+        against = f"absolute thresholds only ({evaluation.baseline_ignored})"
+    elif not evaluation.has_baseline:
         against = "absolute thresholds only (no model in production yet)"
     if evaluation.validation_ok:
         return f"blessed against {against}"
@@ -258,6 +325,9 @@ def write(evaluation_uri: str, evaluation: Evaluation) -> str:
     return path
 
 
+_SLICE_INTERVALS = ("auc_interval", "auc_change", "log_loss_change", "calibration_interval", "calibration_change")
+
+
 def _interval(data: dict | None) -> Interval | None:
     return Interval(**data) if data else None
 
@@ -266,13 +336,15 @@ def from_dict(data: dict) -> Evaluation:
     """An `Evaluation` from its JSON form (as `write` stores it)."""
     data = {k: v for k, v in data.items() if k != "schema"}
     slices = [
-        SliceResult(**{**s, "auc_interval": _interval(s.get("auc_interval")),
-                       "auc_change": _interval(s.get("auc_change")),
-                       "log_loss_change": _interval(s.get("log_loss_change"))})
+        SliceResult(**{**s, **{name: _interval(s.get(name)) for name in _SLICE_INTERVALS},
+                       "single_intervals": {k: Interval(**v) for k, v in s.get("single_intervals", {}).items()}})
         for s in data.pop("slices", [])
     ]
-    checks = [Check(**{**c, "change": _interval(c.get("change"))}) for c in data.pop("checks", [])]
-    failures = [Failure(**{**f, "change": _interval(f.get("change"))}) for f in data.pop("failures", [])]
+    checks = [Check(**{**c, "change": _interval(c.get("change")), "interval": _interval(c.get("interval"))})
+              for c in data.pop("checks", [])]
+    failures = [Failure(**{**f, "change": _interval(f.get("change")), "interval": _interval(f.get("interval"))})
+                for f in data.pop("failures", [])]
+    bad_rows = {model: BadRows(**bad) for model, bad in data.pop("bad_rows", {}).items()}
     curves = {
         model: Curves(**{k: [tuple(p) for p in points] for k, points in parts.items()})
         for model, parts in data.pop("curves", {}).items()
@@ -285,6 +357,7 @@ def from_dict(data: dict) -> Evaluation:
         failures=failures,
         curves=curves,
         already_pushed=AlreadyPushed(**already) if already else None,
+        bad_rows=bad_rows,
     )
 
 

@@ -259,11 +259,14 @@ class SliceThreshold(_Section):
 
 class EvaluationSection(_Section):
     """The gate (see docs/evaluation.md): a floor, tolerated changes against production, the
-    confidence of the intervals, the clicks a slice needs to be judged, the new-values column."""
+    calibration rule, the confidence of the intervals, the clicks a slice needs to be judged,
+    the new-values column."""
 
     min_auc: float = Field(0.6, ge=0, le=1)
     max_auc_drop: float = Field(0.002, ge=0, le=1)
     max_log_loss_increase: float = Field(0.01, ge=0)
+    check_calibration: bool = True
+    max_calibration_error: float = Field(0.1, gt=0)
     confidence: float = Field(0.95, gt=0.5, lt=1)
     min_clicks: int = Field(10, ge=2)
     guard_slices: bool = True

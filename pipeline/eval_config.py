@@ -1,8 +1,9 @@
 """The gate's settings, built from the project config.
 
 One place says what decides whether a candidate may replace the model in production: the
-label and slices of `[dataset]`, and the floor, tolerances, confidence, minimum clicks and
-new-values column of `[evaluation]` (see `components.evaluate.gate` for the rule).
+label, slices and example id of `[dataset]`, and the floor, tolerances, calibration rule,
+confidence, minimum clicks and new-values column of `[evaluation]` (see
+`components.evaluate.gate` for the rule).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ def build(config: ClickpipeConfig) -> GateSettings:
 
     Args:
         config: the validated project config; uses `dataset.label`, `dataset.slices`,
-            `dataset.features` (to read slice columns) and `[evaluation]`.
+            `dataset.features` (to read slice columns), `dataset.example_id` (to name bad rows)
+            and `[evaluation]`.
     """
     evaluation = config.evaluation
     registry = config.registry()
@@ -36,6 +38,9 @@ def build(config: ClickpipeConfig) -> GateSettings:
         min_auc=evaluation.min_auc,
         max_auc_drop=evaluation.max_auc_drop,
         max_log_loss_increase=evaluation.max_log_loss_increase,
+        check_calibration=evaluation.check_calibration,
+        max_calibration_error=evaluation.max_calibration_error,
+        key_column=config.dataset.example_id,
         confidence=evaluation.confidence,
         min_clicks=evaluation.min_clicks,
         guard_slices=evaluation.guard_slices,

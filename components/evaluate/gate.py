@@ -3,22 +3,29 @@
 Both models are scored on the same eval rows, so every comparison is paired. A candidate is
 blocked when
 
+- it gives any row no usable prediction (NaN, infinite, outside [0, 1], not one value per row,
+  or its signature fails on the row);
 - the eval split has fewer than `min_clicks` clicks or non-clicks (too small to judge);
-- its overall AUC is below the floor `min_auc` (or a slice's AUC below that slice's floor);
+- its overall AUC is significantly below the floor `min_auc` (or a slice's AUC below that
+  slice's floor): the whole interval lies below it;
 - it is *significantly* worse than production, overall or on a guarded slice with enough
-  clicks: the whole interval of its AUC change lies below ``-max_auc_drop``, or the whole
-  interval of its log-loss change lies above ``max_log_loss_increase``.
+  clicks: the whole interval of its AUC change lies below ``-max_auc_drop``, the whole interval
+  of its log-loss change above ``max_log_loss_increase``, or (`check_calibration`) the whole
+  interval of how much further from calibrated it is than production above
+  ``max_calibration_error``; without production, its overall calibration is judged against 1.
 
-Intervals are simultaneous at `confidence` over every comparison made (Bonferroni), so two
-equally good models are not told apart by noise however many slices there are. A slice with
-fewer than `min_clicks` clicks or non-clicks is reported as too small to judge, not failed.
+A production model with unusable predictions is reported and not compared against: the
+candidate is judged on the absolute rules, as on a first run. Intervals are simultaneous at
+`confidence` over the checks that can block (Bonferroni), so two equally good models are not
+told apart by noise however many slices there are. A slice with fewer than `min_clicks` clicks
+or non-clicks is reported as too small to judge, not failed.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -27,6 +34,7 @@ from components.evaluate import statistics
 from components.evaluation_results import (
     AUC,
     AUC_PR,
+    BAD_PREDICTIONS,
     BASELINE,
     CALIBRATION,
     CANDIDATE,
@@ -35,18 +43,27 @@ from components.evaluation_results import (
     LOG_LOSS,
     MEAN_LABEL,
     MEAN_PREDICTION,
+    NEW_VALUE,
     OVERALL,
+    BadRows,
     Check,
     Curves,
     Evaluation,
     Failure,
+    Interval,
     SliceResult,
+    slice_name,
 )
 
 METHOD = (
-    "exact AUC; DeLong's paired test for AUC changes, a paired normal interval for log-loss changes; "
-    "intervals simultaneous over every comparison (Bonferroni)"
+    "exact AUC; DeLong's paired test for AUC changes and AUC floors, a paired Student t interval for "
+    "log-loss changes, delta-method intervals for calibration (mean prediction / mean label); "
+    "intervals simultaneous over the checks that can block (Bonferroni)"
 )
+# Why a row has no usable prediction, in report order; scoring sets the first two.
+SIGNATURE_FAILED = "signature failed"
+WRONG_SHAPE = "wrong output shape"
+_VALUE_REASONS = ("NaN", "infinite", "below 0", "above 1")
 # Points kept per curve in the report: enough for a smooth line, few enough for a small file.
 CURVE_POINTS = 200
 CALIBRATION_BUCKETS = 10
@@ -86,6 +103,12 @@ class GateSettings:
         guard_slices: every judged slice can block the push; otherwise only `slice_rules`'
             slicings, the new-values slice never.
         slice_rules: per-slicing floors and tolerances.
+        check_calibration: judge calibration (mean prediction / mean label) too.
+        max_calibration_error: how much further from calibrated than production the candidate
+            may be, as ``|log(mean prediction / mean label)|`` (0.1: about 10%); without
+            production, how far from 1 its overall calibration may be.
+        key_column: the column naming each row (the dataset's example id), for reports of bad
+            rows; "" names rows by their position in the eval split.
     """
 
     label: str
@@ -99,6 +122,9 @@ class GateSettings:
     min_clicks: int = 10
     guard_slices: bool = True
     slice_rules: tuple[SliceRule, ...] = ()
+    check_calibration: bool = True
+    max_calibration_error: float = 0.1
+    key_column: str = ""
 
     def to_json(self) -> str:
         """The settings as a JSON string (a component parameter)."""
@@ -131,28 +157,85 @@ class Scored:
     Attributes:
         labels: 0/1 per row.
         predictions: model (candidate, and baseline when there is one) -> probability per row.
-        columns: column -> its value per row, as text.
+        columns: column -> its value per row (text, or numbers for int and float columns).
         new: per row, whether its `new_column` value is absent from training (None: no slice).
+        failed: model -> per row, why scoring gave it no prediction ("" where it did), e.g.
+            `SIGNATURE_FAILED`; models scored without trouble may be left out.
+        keys: per row, its name for reports (e.g. ``impression_id=...``); None: its position.
     """
 
     labels: np.ndarray
     predictions: dict[str, np.ndarray]
     columns: dict[str, np.ndarray] = field(default_factory=dict)
     new: np.ndarray | None = None
+    failed: dict[str, np.ndarray] = field(default_factory=dict)
+    keys: np.ndarray | None = None
 
 
-def _slices(scored: Scored, settings: GateSettings) -> list[tuple[str, tuple[str, ...], np.ndarray]]:
-    """(name, columns, row mask) of overall, every value of every slicing, and new values."""
-    found = [(OVERALL, (), np.ones(scored.labels.size, dtype=bool))]
+def _typed(values: np.ndarray, kind: str) -> np.ndarray:
+    """A column's values as the examples store them: text, int64 or float."""
+    if kind == "int":
+        return np.asarray(values).astype(np.int64)
+    if kind == "float":
+        return np.asarray(values).astype(np.float64)
+    return np.asarray(values).astype(str)
+
+
+def _plain(value):
+    """A numpy scalar as the Python value a JSON file and TFMA's slice key hold."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _slicing(scored: Scored, settings: GateSettings, columns: tuple[str, ...]) -> Iterator[tuple[tuple, np.ndarray]]:
+    """(typed key, row mask) of every combination of values of one slicing present in the rows."""
+    uniques, codes = [], []
+    for column in columns:
+        values, rows = np.unique(_typed(scored.columns[column], settings.column_kinds.get(column, "bytes")),
+                                 return_inverse=True)
+        uniques.append(values)
+        codes.append(rows.reshape(-1))
+    if not scored.labels.size:
+        return
+    combinations, rows = np.unique(np.stack(codes, axis=1), axis=0, return_inverse=True)
+    rows = rows.reshape(-1)
+    for i, combination in enumerate(combinations):
+        key = tuple((c, _plain(values[j])) for c, values, j in zip(columns, uniques, combination, strict=True))
+        yield key, rows == i
+
+
+def _slices(scored: Scored, settings: GateSettings) -> list[tuple[str, tuple, tuple[str, ...], np.ndarray]]:
+    """(name, typed key, columns, row mask) of overall, every value of every slicing, and new values."""
+    found = [(OVERALL, (), (), np.ones(scored.labels.size, dtype=bool))]
     for columns in settings.slices:
-        keys = np.char.add(f"{columns[0]}=", scored.columns[columns[0]].astype(str))
-        for column in columns[1:]:
-            keys = np.char.add(np.char.add(keys, f", {column}="), scored.columns[column].astype(str))
-        names, rows = np.unique(keys, return_inverse=True)
-        found.extend((str(name), tuple(columns), rows == i) for i, name in enumerate(names))
+        found.extend((slice_name(key), key, tuple(columns), mask)
+                     for key, mask in _slicing(scored, settings, tuple(columns)))
     if scored.new is not None and settings.new_column:
-        found.append((settings.new_slice, (settings.new_column,), scored.new))
+        found.append((settings.new_slice, ((settings.new_column, NEW_VALUE),), (settings.new_column,),
+                      np.asarray(scored.new, bool)))
     return found
+
+
+def bad_rows(scored: Scored, model: str) -> tuple[np.ndarray, BadRows | None]:
+    """Per row, whether `model` gave it no usable probability, and those rows described.
+
+    A usable prediction is one finite value in [0, 1] per row; scoring marks rows whose
+    signature failed or whose output had the wrong shape (`Scored.failed`).
+    """
+    predictions = np.asarray(scored.predictions[model], dtype=np.float64)
+    failed = scored.failed.get(model)
+    reasons = np.full(predictions.size, "", dtype=object) if failed is None else np.asarray(failed, dtype=object)
+    with np.errstate(invalid="ignore"):
+        checks = {"NaN": np.isnan(predictions), "infinite": np.isinf(predictions),
+                  "below 0": predictions < 0, "above 1": predictions > 1}
+    for reason in _VALUE_REASONS:
+        reasons = np.where((reasons == "") & checks[reason], reason, reasons)
+    bad = reasons != ""
+    if not bad.any():
+        return bad, None
+    first = int(np.flatnonzero(bad)[0])
+    key = str(scored.keys[first]) if scored.keys is not None else f"row {first} of the eval split"
+    counts = {reason: int(np.sum(reasons == reason)) for reason in (SIGNATURE_FAILED, WRONG_SHAPE, *_VALUE_REASONS)}
+    return bad, BadRows(model, int(bad.sum()), int(bad.size), key, {r: n for r, n in counts.items() if n})
 
 
 def _model_metrics(labels: np.ndarray, scores: np.ndarray, overall: bool) -> dict[str, float]:
@@ -187,12 +270,16 @@ def curves(labels: np.ndarray, scores: np.ndarray) -> Curves:
     )
 
 
-def _guarded(name: str, columns: tuple[str, ...], settings: GateSettings) -> bool:
-    if name == OVERALL:
+def _guarded(item: SliceResult, settings: GateSettings) -> bool:
+    if item.name == OVERALL:
         return True
-    if name == settings.new_slice:
+    if item.name == settings.new_slice:
         return settings.guard_slices
-    return settings.guard_slices or settings.rule(columns) is not None
+    return settings.guard_slices or settings.rule(tuple(item.columns)) is not None
+
+
+def _bad_predictions(bad: BadRows) -> Failure:
+    return Failure(BAD_PREDICTIONS, OVERALL, float(bad.count), f"one probability in [0, 1] on every row; {bad}")
 
 
 def _too_small(overall: SliceResult, min_clicks: int) -> Failure:
@@ -205,17 +292,34 @@ def _too_small(overall: SliceResult, min_clicks: int) -> Failure:
     )
 
 
+def _floor(item: SliceResult, settings: GateSettings) -> float | None:
+    if item.name == OVERALL:
+        return settings.min_auc
+    rule = settings.rule(tuple(item.columns))
+    return rule.min_auc if rule and item.name != settings.new_slice else None
+
+
+def _blocking(item: SliceResult, settings: GateSettings, has_baseline: bool) -> int:
+    """How many interval checks on one judged slice can block the push."""
+    count = _floor(item, settings) is not None
+    if has_baseline and item.guarded:
+        count += 2 + settings.check_calibration
+    elif not has_baseline and item.name == OVERALL:
+        count += settings.check_calibration
+    return int(count)
+
+
 def _checks(item: SliceResult, settings: GateSettings, has_baseline: bool) -> list[Check]:
-    """Every rule that applies to one judged slice."""
+    """Every rule that applies to one judged slice, each judged on its interval."""
     rule = settings.rule(tuple(item.columns)) if item.name != OVERALL else None
     candidate = item.metrics[CANDIDATE]
     baseline = item.metrics.get(BASELINE, {})
     checks = []
-    floor = settings.min_auc if item.name == OVERALL else (rule.min_auc if rule else None)
+    floor = _floor(item, settings)
     if floor is not None:
-        checks.append(
-            Check(AUC, item.name, f">= {floor:.4f}", candidate[AUC], None, candidate[AUC] >= floor, limit=floor)
-        )
+        checks.append(Check(AUC, item.name, f"not significantly below {floor:.4f}", candidate[AUC], None,
+                            item.auc_interval.high >= floor, limit=floor, interval=item.auc_interval))
+    tolerance = settings.max_calibration_error
     if has_baseline and item.guarded:
         drop = rule.max_auc_drop if rule and rule.max_auc_drop is not None else settings.max_auc_drop
         checks.append(Check(
@@ -228,7 +332,37 @@ def _checks(item: SliceResult, settings: GateSettings, has_baseline: bool) -> li
             candidate[LOG_LOSS], baseline[LOG_LOSS], item.log_loss_change.low <= increase, item.log_loss_change,
             increase,
         ))
+        if settings.check_calibration:
+            checks.append(Check(
+                CALIBRATION, item.name,
+                f"not significantly further from 1 than production's by more than {tolerance:.4f} "
+                "in |log(mean prediction / mean label)|",
+                candidate[CALIBRATION], baseline[CALIBRATION], item.calibration_change.low <= tolerance,
+                item.calibration_change, tolerance, item.calibration_interval,
+            ))
+    elif not has_baseline and item.name == OVERALL and settings.check_calibration:
+        interval = item.calibration_interval
+        low, high = math.exp(-tolerance), math.exp(tolerance)
+        checks.append(Check(
+            CALIBRATION, item.name, f"mean prediction / mean label not significantly outside {low:.4f} to {high:.4f}",
+            candidate[CALIBRATION], None, interval.low <= high and interval.high >= low, limit=tolerance,
+            interval=interval,
+        ))
     return checks
+
+
+def _intervals(item: SliceResult, labels: np.ndarray, candidate: np.ndarray, baseline: np.ndarray | None,
+               z: float, calibration: bool) -> dict[str, Interval]:
+    """Every interval of one judged slice at the level of normal quantile `z`, by TFMA metric name."""
+    found = {AUC: statistics.auc_interval(labels, candidate, z)}
+    if calibration:
+        found[CALIBRATION] = statistics.calibration_interval(labels, candidate, z)
+    if baseline is not None:
+        found[f"{AUC}_diff"] = statistics.auc_change(labels, candidate, baseline, z)
+        found[f"{LOG_LOSS}_diff"] = statistics.log_loss_change(labels, candidate, baseline, z)
+        if calibration:
+            found[f"{CALIBRATION}_change"] = statistics.calibration_change(labels, candidate, baseline, z)
+    return found
 
 
 def judge(scored: Scored, settings: GateSettings) -> Evaluation:
@@ -239,19 +373,28 @@ def judge(scored: Scored, settings: GateSettings) -> Evaluation:
         settings: the rule.
 
     Returns:
-        Metrics and intervals per slice, every check, the failures and the verdict.
+        Metrics and intervals per slice, every check, the failures and the verdict. Metrics are
+        computed on the rows every compared model gave a usable prediction for.
     """
-    has_baseline = BASELINE in scored.predictions
-    models = [CANDIDATE, BASELINE] if has_baseline else [CANDIDATE]
     labels = np.asarray(scored.labels, dtype=np.int64)
+    unusable, found_bad = {}, {}
+    for model in scored.predictions:
+        unusable[model], bad = bad_rows(scored, model)
+        if bad is not None:
+            found_bad[model] = bad
+    # A broken production model cannot be compared against; the candidate meets the absolute rules.
+    has_baseline = BASELINE in scored.predictions and BASELINE not in found_bad
+    models = [CANDIDATE, BASELINE] if has_baseline else [CANDIDATE]
+    usable = ~np.logical_or.reduce([unusable[m] for m in models])
     results = []
-    for name, columns, mask in _slices(scored, settings):
+    for name, key, columns, mask in _slices(scored, settings):
+        mask = mask & usable
         rows = labels[mask]
-        item = SliceResult(name, list(columns), int(rows.size), int(rows.sum()))
+        item = SliceResult(name, list(columns), int(rows.size), int(rows.sum()), key=[list(pair) for pair in key])
         if rows.size:
-            item.metrics = {m: _model_metrics(rows, scored.predictions[m][mask], name == OVERALL) for m in models}
+            item.metrics = {m: _model_metrics(rows, scored.predictions[m][mask], not key) for m in models}
         item.judged = min(item.clicks, item.examples - item.clicks) >= max(2, settings.min_clicks)
-        item.guarded = _guarded(name, columns, settings)
+        item.guarded = _guarded(item, settings)
         results.append((item, mask))
     evaluation = Evaluation(
         has_baseline=has_baseline,
@@ -262,28 +405,34 @@ def judge(scored: Scored, settings: GateSettings) -> Evaluation:
         confidence=settings.confidence,
         min_clicks=settings.min_clicks,
         new_slice=settings.new_slice if scored.new is not None else "",
+        bad_rows=found_bad,
     )
+    failures = [_bad_predictions(found_bad[CANDIDATE])] if CANDIDATE in found_bad else []
     overall = results[0][0]
     if overall.examples:
-        evaluation.curves = {m: curves(labels, scored.predictions[m]) for m in models}
+        evaluation.curves = {m: curves(labels[usable], scored.predictions[m][usable]) for m in models}
     if not overall.judged:
-        evaluation.failures = [_too_small(overall, settings.min_clicks)]
+        evaluation.failures = [*failures, _too_small(overall, settings.min_clicks)]
         return evaluation
     judged = [(item, mask) for item, mask in results if item.judged]
-    evaluation.comparisons = len(judged) * (2 if has_baseline else 1)
+    evaluation.comparisons = sum(_blocking(item, settings, has_baseline) for item, _ in judged)
     z = statistics.simultaneous_z(settings.confidence, evaluation.comparisons)
+    z_single = statistics.simultaneous_z(settings.confidence, 1)
     for item, mask in judged:
         rows, candidate = labels[mask], scored.predictions[CANDIDATE][mask]
-        item.auc_interval = statistics.auc_interval(rows, candidate, z)
-        if has_baseline:
-            baseline = scored.predictions[BASELINE][mask]
-            item.auc_change = statistics.auc_change(rows, candidate, baseline, z)
-            item.log_loss_change = statistics.log_loss_change(rows, candidate, baseline, z)
+        baseline = scored.predictions[BASELINE][mask] if has_baseline else None
+        intervals = _intervals(item, rows, candidate, baseline, z, settings.check_calibration)
+        item.auc_interval = intervals[AUC]
+        item.calibration_interval = intervals.get(CALIBRATION)
+        item.auc_change = intervals.get(f"{AUC}_diff")
+        item.log_loss_change = intervals.get(f"{LOG_LOSS}_diff")
+        item.calibration_change = intervals.get(f"{CALIBRATION}_change")
+        item.single_intervals = _intervals(item, rows, candidate, baseline, z_single, settings.check_calibration)
         checks = _checks(item, settings, has_baseline)
         item.failed = not all(c.passed for c in checks)
         evaluation.checks.extend(checks)
-    evaluation.failures = [
-        Failure(c.metric, c.slice, c.value, c.threshold, c.baseline, c.change)
+    evaluation.failures = failures + [
+        Failure(c.metric, c.slice, c.value, c.threshold, c.baseline, c.change, c.interval)
         for c in evaluation.checks
         if not c.passed
     ]

@@ -4,6 +4,10 @@ What TF Serving would answer is what the gate judges: each model's ``serving_def
 signature (serialized tf.Examples in, `click_probability` out) on batches of the eval split's
 examples, both models on the same batch. The label and the slice columns are parsed from the
 same records, so predictions, labels and slices stay aligned row by row.
+
+A model that answers a batch with other than one value per row gets no prediction for that
+batch's rows (`gate.WRONG_SHAPE`); a batch its signature fails on is scored again in halves,
+and the single rows it still fails on get none (`gate.SIGNATURE_FAILED`). The gate counts them.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from components.evaluate.gate import GateSettings, Scored, judge, new_value_mask
+from components.evaluate.gate import SIGNATURE_FAILED, WRONG_SHAPE, GateSettings, Scored, judge, new_value_mask
 from components.evaluation_results import BASELINE, CANDIDATE, Evaluation
 
 SIGNATURE = "serving_default"
@@ -55,9 +59,40 @@ def load_scorer(saved_model_dir: str, name: str) -> Scorer:
     # `loaded` must outlive the signature: it owns the variables.
     def score(batch, _owner=loaded) -> np.ndarray:
         outputs = signature(**{input_name: batch})
-        return outputs[output_name].numpy().reshape(-1).astype(np.float64)
+        return np.asarray(outputs[output_name].numpy())
 
     return score
+
+
+def _one_per_row(values: np.ndarray, rows: int) -> np.ndarray | None:
+    """The output as one float per row, or None when its shape is not [rows] or [rows, 1]."""
+    if values.ndim == 0 or values.shape[0] != rows or values.size != rows:
+        return None
+    try:
+        return values.reshape(-1).astype(np.float64)
+    except (TypeError, ValueError):
+        return None
+
+
+def _score_batch(score: Scorer, batch) -> tuple[np.ndarray, np.ndarray]:
+    """One model's predictions of a batch and, per row, why it has none ("" where it has one).
+
+    A batch the signature fails on is halved until the rows it fails on are found alone, so a
+    few bad rows cost a few dozen calls, not one per row.
+    """
+    import tensorflow as tf
+
+    rows = int(batch.shape[0])
+    try:
+        values = _one_per_row(score(batch), rows)
+    except tf.errors.OpError:
+        if rows == 1:
+            return np.full(1, np.nan), np.full(1, SIGNATURE_FAILED, dtype=object)
+        halves = [_score_batch(score, part) for part in (batch[: rows // 2], batch[rows // 2:])]
+        return np.concatenate([h[0] for h in halves]), np.concatenate([h[1] for h in halves])
+    if values is None:
+        return np.full(rows, np.nan), np.full(rows, WRONG_SHAPE, dtype=object)
+    return values, np.full(rows, "", dtype=object)
 
 
 def _files(pattern: str) -> list[str]:
@@ -91,19 +126,30 @@ def _as_text(values: np.ndarray) -> np.ndarray:
     return values.astype(str)
 
 
+def _typed_column(values: np.ndarray) -> np.ndarray:
+    return _as_text(values) if values.dtype == object else values
+
+
 def score_split(pattern: str, scorers: dict[str, Scorer], settings: GateSettings,
                 batch_size: int = BATCH_SIZE) -> Scored:
-    """Labels, slice columns and every model's predictions of the examples matching `pattern`.
+    """Labels, slice columns, row keys and every model's predictions of the examples matching `pattern`.
+
+    Rows a model gives no usable output for are marked in `Scored.failed`, not raised: the gate
+    decides what they mean (a broken candidate is not blessed, a broken production model is
+    not compared against).
 
     Raises:
         ValueError: no file matches, or an example lacks the label or a slice column.
-        ModelLoadError: a model fails on the examples.
     """
     import tensorflow as tf
 
     spec = _parse_spec({settings.label: "int", **settings.column_kinds})
-    labels, columns = [], {name: [] for name in settings.column_kinds}
+    key = settings.key_column
+    if key and key not in spec:
+        spec[key] = tf.io.FixedLenFeature([], tf.string, default_value=b"")
+    labels, keys, columns = [], [], {name: [] for name in settings.column_kinds}
     predictions = {name: [] for name in scorers}
+    failed = {name: [] for name in scorers}
     for batch in _records(pattern, batch_size):
         try:
             parsed = tf.io.parse_example(batch, spec)
@@ -111,18 +157,21 @@ def score_split(pattern: str, scorers: dict[str, Scorer], settings: GateSettings
             raise ValueError(f"examples in {pattern} do not carry the label and slice columns: "
                              f"{_first_line(exc)}") from None
         labels.append(parsed[settings.label].numpy())
+        if key:
+            keys.append(_as_text(parsed[key].numpy()))
         for name in columns:
             columns[name].append(parsed[name].numpy())
         for name, score in scorers.items():
-            try:
-                predictions[name].append(score(batch))
-            except tf.errors.OpError as exc:
-                raise ModelLoadError(f"the {name} model cannot score {pattern}: {_first_line(exc)}") from None
+            values, reasons = _score_batch(score, batch)
+            predictions[name].append(values)
+            failed[name].append(reasons)
     join = np.concatenate
     return Scored(
         labels=join(labels) if labels else np.zeros(0, np.int64),
         predictions={name: join(p) if p else np.zeros(0) for name, p in predictions.items()},
-        columns={name: _as_text(join(v)) if v else np.zeros(0, dtype=str) for name, v in columns.items()},
+        columns={name: _typed_column(join(v)) if v else np.zeros(0, dtype=str) for name, v in columns.items()},
+        failed={name: join(f) if f else np.zeros(0, dtype=object) for name, f in failed.items()},
+        keys=np.char.add(f"{key}=", join(keys)) if key and keys else None,
     )
 
 
@@ -151,7 +200,7 @@ def evaluate(eval_pattern: str, candidate_dir: str, baseline_dir: str | None, se
         baseline_name: the baseline in words, for errors (e.g. its version).
 
     Raises:
-        ModelLoadError: a model cannot be loaded or scored (named in the message).
+        ModelLoadError: a model cannot be loaded (named in the message).
         ValueError: no examples match, or they lack a column.
     """
     scorers = {CANDIDATE: load_scorer(candidate_dir, "the candidate model")}

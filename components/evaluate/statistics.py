@@ -7,9 +7,12 @@ Pure numpy, exact on the rows given (no threshold buckets):
 - the variance of an AUC, and the covariance of two models' AUCs on the same rows, follow
   DeLong, DeLong & Clarke-Pearson (1988), computed in O(n log n) as in Sun & Xu (2014);
 - the log-loss change of two models on the same rows is the mean of per-row differences, so
-  its standard error is that of a mean (paired, normal approximation);
-- intervals are simultaneous over every comparison made (Bonferroni), so judging many slices
-  does not turn noise into a failure.
+  its interval is Student's t interval of a mean (paired);
+- calibration is mean prediction / mean label; its interval, and that of the change of
+  ``|log(calibration)|`` between two models on the same rows, come from the delta method on
+  the per-row influence values (paired);
+- intervals are simultaneous over the comparisons that can block (Bonferroni), so judging many
+  slices does not turn noise into a failure.
 """
 
 from __future__ import annotations
@@ -172,9 +175,66 @@ def auc_change(labels: np.ndarray, candidate: np.ndarray, baseline: np.ndarray, 
     return Interval(change, change - spread, change + spread)
 
 
+def student_quantile(z: float, rows: int) -> float:
+    """Student's t quantile (rows - 1 degrees of freedom) at the tail probability of normal `z`."""
+    from scipy import stats
+
+    return float(stats.t.ppf(NormalDist().cdf(z), max(1, rows - 1)))
+
+
+def mean_interval(values: np.ndarray, z: float) -> Interval:
+    """The mean of per-row values with Student's t interval at the level of normal quantile `z`."""
+    values = np.asarray(values, dtype=np.float64)
+    mean = float(values.mean())
+    if values.size < 2:
+        return Interval(mean, -np.inf, np.inf)
+    spread = student_quantile(z, values.size) * float(values.std(ddof=1) / np.sqrt(values.size))
+    return Interval(mean, mean - spread, mean + spread)
+
+
 def log_loss_change(labels: np.ndarray, candidate: np.ndarray, baseline: np.ndarray, z: float) -> Interval:
-    """Candidate log-loss minus baseline log-loss on the same rows, with a paired interval."""
-    differences = log_losses(labels, candidate) - log_losses(labels, baseline)
-    change = float(differences.mean())
-    spread = z * float(differences.std(ddof=1) / np.sqrt(differences.size)) if differences.size > 1 else np.inf
+    """Candidate log-loss minus baseline log-loss on the same rows, with a paired t interval."""
+    return mean_interval(log_losses(labels, candidate) - log_losses(labels, baseline), z)
+
+
+def _log_calibration(labels: np.ndarray, scores: np.ndarray) -> tuple[float, np.ndarray]:
+    """log(mean prediction / mean label) and its per-row influence values (delta method)."""
+    labels, scores = np.asarray(labels, dtype=np.float64), np.asarray(scores, dtype=np.float64)
+    mean_label, mean_prediction = labels.mean(), scores.mean()
+    if mean_prediction <= 0:
+        # Never predicting a click is infinitely far from calibrated, whatever the noise.
+        return -np.inf, np.zeros(labels.size)
+    influence = (scores - mean_prediction) / mean_prediction - (labels - mean_label) / mean_label
+    return float(np.log(mean_prediction / mean_label)), influence
+
+
+def calibration_interval(labels: np.ndarray, scores: np.ndarray, z: float) -> Interval:
+    """Mean prediction / mean label with a delta-method interval (made on the log scale).
+
+    Raises:
+        ValueError: no clicks (the ratio is undefined).
+    """
+    if not np.any(labels):
+        raise ValueError("calibration needs at least one click")
+    log_ratio, influence = _log_calibration(labels, scores)
+    spread = z * float(influence.std(ddof=1) / np.sqrt(influence.size))
+    return Interval(float(np.exp(log_ratio)), float(np.exp(log_ratio - spread)), float(np.exp(log_ratio + spread)))
+
+
+def calibration_change(labels: np.ndarray, candidate: np.ndarray, baseline: np.ndarray, z: float) -> Interval:
+    """How much further from calibrated the candidate is than the baseline on the same rows:
+    ``|log(calibration)|`` of the candidate minus the baseline's, with a paired delta-method interval.
+
+    Raises:
+        ValueError: no clicks (calibration is undefined).
+    """
+    if not np.any(labels):
+        raise ValueError("calibration needs at least one click")
+    log_candidate, influence_candidate = _log_calibration(labels, candidate)
+    log_baseline, influence_baseline = _log_calibration(labels, baseline)
+    # d|x| = sign(x) dx; at exactly 0 either side gives the same spread.
+    influence = (np.copysign(1.0, log_candidate) * influence_candidate
+                 - np.copysign(1.0, log_baseline) * influence_baseline)
+    change = abs(log_candidate) - abs(log_baseline)
+    spread = z * float(influence.std(ddof=1) / np.sqrt(influence.size))
     return Interval(change, change - spread, change + spread)

@@ -143,12 +143,15 @@ def test_first_run_checks_the_floor_only():
     logit, labels, columns = world()
     weak = model(logit, 4.0, seed=1)
 
-    evaluation = gate.judge(scored(weak, None, labels, columns), GateSettings(label="clicked", min_auc=0.8))
+    evaluation = gate.judge(scored(weak, None, labels, columns),
+                            GateSettings(label="clicked", min_auc=0.8, check_calibration=False))
 
     assert not evaluation.has_baseline
     [failure] = evaluation.failures
-    assert (failure.metric, failure.slice, failure.threshold, failure.baseline) == ("auc", "overall", ">= 0.8000", None)
-    assert evaluation.slice(evaluation_results.OVERALL).auc_interval.low < failure.value
+    assert (failure.metric, failure.slice, failure.threshold, failure.baseline) == (
+        "auc", "overall", "not significantly below 0.8000", None)
+    assert failure.interval.low < failure.value < failure.interval.high < 0.8
+    assert evaluation.comparisons == 1
 
 
 def test_a_slice_floor_applies_to_each_value():
@@ -159,7 +162,8 @@ def test_a_slice_floor_applies_to_each_value():
 
     evaluation = gate.judge(scored(model(logit, 0.5, seed=1, broken=travel), None, labels, columns), settings)
 
-    assert [(f.slice, f.threshold) for f in evaluation.failures] == [("ad_category=travel", ">= 0.7000")]
+    assert [(f.slice, f.threshold) for f in evaluation.failures] == [
+        ("ad_category=travel", "not significantly below 0.7000")]
 
 
 def test_unguarded_slices_are_reported_but_do_not_block():
@@ -167,13 +171,14 @@ def test_unguarded_slices_are_reported_but_do_not_block():
     travel = columns["ad_category"] == "travel"
     settings = GateSettings(label="clicked", slices=SETTINGS.slices, guard_slices=False)
 
+    # Better than production elsewhere by enough that overall it is not worse.
     evaluation = gate.judge(
-        scored(model(logit, 0.3, seed=1, broken=travel), model(logit, 0.7, seed=2), labels, columns), settings
+        scored(model(logit, 0.2, seed=1, broken=travel), model(logit, 1.0, seed=2), labels, columns), settings
     )
 
     travel_result = evaluation.slice("ad_category=travel")
     assert travel_result.auc_change.high < 0 and not travel_result.guarded
-    assert evaluation.validation_ok
+    assert evaluation.validation_ok, [str(f) for f in evaluation.failures]
 
 
 def test_new_values_form_their_own_slice():
@@ -213,3 +218,160 @@ def test_an_evaluation_survives_its_json_form(tmp_path):
 def test_loading_a_folder_without_an_evaluation_names_it(tmp_path):
     with pytest.raises(FileNotFoundError, match=str(tmp_path)):
         evaluation_results.load(str(tmp_path))
+
+
+BAD_VALUES = {"NaN": np.nan, "infinite": np.inf, "below 0": -0.2, "above 1": 1.5}
+
+
+def _spoiled(predictions, value, every=20):
+    """The predictions with every `every`-th row (5% by default) set to `value`."""
+    spoiled = predictions.copy()
+    spoiled[::every] = value
+    return spoiled
+
+
+def _keys(size):
+    return np.array([f"impression_id=imp-{i:05d}" for i in range(size)])
+
+
+@pytest.mark.parametrize("reason", sorted(BAD_VALUES))
+def test_a_candidate_with_unusable_predictions_is_not_blessed_on_a_first_run(reason):
+    logit, labels, columns = world(rows=8_000)
+    candidate = _spoiled(model(logit, 0.3, seed=1), BAD_VALUES[reason])
+    data = Scored(labels, {evaluation_results.CANDIDATE: candidate}, columns, keys=_keys(labels.size))
+
+    evaluation = gate.judge(data, SETTINGS)
+
+    assert not evaluation.validation_ok
+    bad = evaluation.bad_rows[evaluation_results.CANDIDATE]
+    assert (bad.count, bad.rows, bad.example_key, bad.reasons) == (400, 8_000, "impression_id=imp-00000", {reason: 400})
+    [failure] = evaluation.failures
+    assert failure.metric == evaluation_results.BAD_PREDICTIONS
+    assert "400 of 8,000 rows" in str(failure) and "imp-00000" in str(failure)
+    # The rest is still measured, on the rows it scored soundly.
+    assert evaluation.slice(evaluation_results.OVERALL).examples == 7_600
+
+
+def test_a_sound_candidate_is_not_flagged():
+    logit, labels, columns = world(rows=8_000)
+
+    evaluation = gate.judge(scored(model(logit, 0.3, seed=1), None, labels, columns), SETTINGS)
+
+    assert evaluation.bad_rows == {} and evaluation.validation_ok
+
+
+def test_a_candidate_with_unusable_predictions_is_blocked_against_a_sound_production_model():
+    logit, labels, columns = world(rows=8_000)
+    # Better than production on every row it scores: only its NaNs can block it.
+    candidate = _spoiled(model(logit, 0.2, seed=1), np.nan)
+
+    evaluation = gate.judge(scored(candidate, model(logit, 1.0, seed=2), labels, columns), SETTINGS)
+
+    assert evaluation.has_baseline and not evaluation.validation_ok
+    assert [f.metric for f in evaluation.failures] == [evaluation_results.BAD_PREDICTIONS]
+
+
+@pytest.mark.parametrize("reason", [gate.SIGNATURE_FAILED, gate.WRONG_SHAPE])
+def test_rows_scoring_could_not_score_block_the_candidate(reason):
+    logit, labels, columns = world(rows=8_000)
+    failed = np.where(np.arange(labels.size) >= 7_990, reason, "")
+    candidate = np.where(failed != "", np.nan, model(logit, 0.3, seed=1))
+    data = Scored(labels, {evaluation_results.CANDIDATE: candidate}, columns, failed={"candidate": failed})
+
+    evaluation = gate.judge(data, SETTINGS)
+
+    bad = evaluation.bad_rows[evaluation_results.CANDIDATE]
+    assert (bad.count, bad.example_key, bad.reasons) == (10, "row 7990 of the eval split", {reason: 10})
+    assert not evaluation.validation_ok
+
+
+@pytest.mark.parametrize("reason", sorted(BAD_VALUES))
+def test_a_production_model_with_unusable_predictions_does_not_block_a_sound_candidate(reason):
+    logit, labels, columns = world(rows=8_000)
+    baseline = _spoiled(model(logit, 0.3, seed=2), BAD_VALUES[reason])
+    data = Scored(labels, {evaluation_results.CANDIDATE: model(logit, 0.3, seed=1),
+                           evaluation_results.BASELINE: baseline}, columns, keys=_keys(labels.size))
+
+    evaluation = gate.judge(data, SETTINGS)
+
+    assert evaluation.validation_ok, [str(f) for f in evaluation.failures]
+    assert not evaluation.has_baseline
+    assert evaluation.bad_rows[evaluation_results.BASELINE].count == 400
+    headline = evaluation_results.headline(evaluation)
+    assert headline.startswith("blessed against absolute thresholds only (the model in production gave 400 of 8,000")
+    assert "imp-00000" in headline
+
+
+def test_a_broken_candidate_is_still_judged_on_absolute_rules_when_production_is_broken_too():
+    logit, labels, columns = world(rows=8_000)
+    data = scored(model(logit, 6.0, seed=1), _spoiled(model(logit, 0.3, seed=2), np.nan), labels, columns)
+
+    evaluation = gate.judge(data, GateSettings(label="clicked", min_auc=0.75))
+
+    assert not evaluation.validation_ok
+    assert {f.metric for f in evaluation.failures} >= {"auc"}
+
+
+def test_slices_are_keyed_by_typed_values_whatever_the_text():
+    logit, labels, columns = world(rows=8_000)
+    odd = "mobile, slot_position=1"
+    columns = {"device_type": np.where(columns["device_type"] == "mobile", odd, columns["device_type"]),
+               "slot_position": np.arange(labels.size) % 3}
+    settings = GateSettings(label="clicked", column_kinds={"device_type": "bytes", "slot_position": "int"},
+                            slices=(("device_type", "slot_position"),))
+
+    evaluation = gate.judge(scored(model(logit, 0.3, seed=1), None, labels, columns), settings)
+
+    keys = [s.key for s in evaluation.slices if s.columns]
+    assert [["device_type", odd], ["slot_position", 1]] in keys
+    assert all(isinstance(value, int) for key in keys for column, value in key if column == "slot_position")
+    assert len(keys) == 9
+
+
+def test_only_checks_that_can_block_share_the_simultaneous_level():
+    logit, labels, columns = world()
+    data = scored(model(logit, 0.6, seed=1), model(logit, 0.6, seed=2), labels, columns)
+
+    unguarded = gate.judge(data, GateSettings(label="clicked", slices=SETTINGS.slices, guard_slices=False))
+    guarded = gate.judge(data, SETTINGS)
+
+    # Overall only: the floor, AUC, log-loss and calibration; 11 more slices of 3 comparisons each.
+    assert unguarded.comparisons == 4 and guarded.comparisons == 4 + 11 * 3
+    overall = unguarded.slice(evaluation_results.OVERALL)
+    spread = overall.auc_change.high - overall.auc_change.estimate
+    single = overall.single_intervals["auc_diff"]
+    assert spread / (single.high - single.estimate) == pytest.approx(
+        gate.statistics.simultaneous_z(0.95, 4) / gate.statistics.simultaneous_z(0.95, 1))
+
+
+def test_a_floor_is_judged_on_the_interval_not_the_point():
+    logit, labels, columns = world(rows=3_000, seed=7)
+    candidate = model(logit, 0.5, seed=1)
+    auc = gate.statistics.auc(labels, candidate)
+    settings = GateSettings(label="clicked", check_calibration=False)
+
+    just_above_point = gate.judge(scored(candidate, None, labels, columns),
+                                  GateSettings(label="clicked", min_auc=auc + 0.01, check_calibration=False))
+    far_above = gate.judge(scored(candidate, None, labels, columns),
+                           GateSettings(label="clicked", min_auc=auc + 0.1, check_calibration=False))
+
+    assert settings.min_auc < auc and just_above_point.validation_ok
+    assert [f.metric for f in far_above.failures] == ["auc"]
+
+
+def test_an_over_predicting_candidate_is_blocked_on_calibration():
+    logit, labels, columns = world()
+    baseline = model(logit, 0.3, seed=2)
+    over = 1 / (1 + np.exp(-(np.log(baseline / (1 - baseline)) + 0.5)))
+    candidate_logit = logit + np.random.default_rng(1).normal(scale=0.3, size=logit.size)
+    candidate = 1 / (1 + np.exp(-(candidate_logit + 0.5)))
+
+    evaluation = gate.judge(scored(candidate, baseline, labels, columns), SETTINGS)
+    unchecked = gate.judge(scored(candidate, baseline, labels, columns),
+                           GateSettings(label="clicked", slices=SETTINGS.slices, check_calibration=False))
+    first_run = gate.judge(scored(over, None, labels, columns), SETTINGS)
+
+    assert ("calibration", "overall") in {(f.metric, f.slice) for f in evaluation.failures}
+    assert evaluation.slice(evaluation_results.OVERALL).calibration_change.low > SETTINGS.max_calibration_error
+    assert unchecked.validation_ok, [str(f) for f in unchecked.failures]
+    assert [(f.metric, f.slice) for f in first_run.failures] == [("calibration", "overall")]

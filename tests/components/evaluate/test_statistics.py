@@ -107,7 +107,49 @@ def test_log_loss_and_its_paired_change():
 
     assert statistics.log_loss(labels, a) == pytest.approx(-np.mean(np.log([0.9, 0.8, 0.9, 0.6])))
     assert change.estimate == pytest.approx(per_row.mean())
-    assert change.high - change.estimate == pytest.approx(2.0 * per_row.std(ddof=1) / 2)
+    # Student's t with 3 degrees of freedom at the normal 2.0's tail (0.02275): t = 3.3068.
+    assert change.high - change.estimate == pytest.approx(3.3068 * per_row.std(ddof=1) / 2, rel=1e-4)
+    assert change.estimate - change.low == pytest.approx(change.high - change.estimate)
+
+
+def test_the_t_quantile_approaches_the_normal_one_with_many_rows():
+    assert statistics.student_quantile(1.96, 10) > 2.2
+    assert statistics.student_quantile(1.96, 100_000) == pytest.approx(1.96, abs=1e-3)
+
+
+def test_calibration_interval_is_the_delta_method_on_the_log_ratio():
+    rng = np.random.default_rng(3)
+    scores = rng.uniform(0.01, 0.2, size=5_000)
+    labels = (rng.random(5_000) < scores).astype(int)
+
+    interval = statistics.calibration_interval(labels, scores, z=1.96)
+
+    assert interval.estimate == pytest.approx(scores.mean() / labels.mean())
+    # With 0/1 labels the label's part dominates: about 1 / sqrt(clicks) on the log scale.
+    half_width = (np.log(interval.high) - np.log(interval.low)) / 2
+    assert half_width == pytest.approx(1.96 / np.sqrt(labels.sum()), rel=0.1)
+    assert interval.low < 1 < interval.high
+
+
+def test_calibration_change_is_paired_and_measures_distance_from_one():
+    rng = np.random.default_rng(4)
+    scores = rng.uniform(0.01, 0.2, size=20_000)
+    labels = (rng.random(20_000) < scores).astype(int)
+
+    same = statistics.calibration_change(labels, scores, scores, z=1.96)
+    over = statistics.calibration_change(labels, scores * 1.5, scores, z=1.96)
+    under = statistics.calibration_change(labels, scores / 1.5, scores, z=1.96)
+
+    assert (same.estimate, same.low, same.high) == (0.0, 0.0, 0.0)
+    assert over.low > 0.3 and under.low > 0.3
+    # Paired: the label's noise cancels, so the change is far narrower than either ratio's interval.
+    ratio = statistics.calibration_interval(labels, scores * 1.5, z=1.96)
+    assert over.high - over.low < (np.log(ratio.high) - np.log(ratio.low)) / 3
+
+
+def test_calibration_needs_a_click():
+    with pytest.raises(ValueError, match="click"):
+        statistics.calibration_interval(np.zeros(5, int), np.full(5, 0.1), z=2.0)
 
 
 def test_log_loss_clips_certain_mistakes():
