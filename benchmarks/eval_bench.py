@@ -165,9 +165,11 @@ def _artifact(kind: str, uri: str, **properties):
 
 
 def _baseline_model(uri: str, version: int):
+    from components import artifacts
+
     model = _artifact("Model", uri)
-    model.set_int_custom_property("found", 1)
-    model.set_int_custom_property("production_version", version)
+    model.set_int_custom_property(artifacts.FOUND, 1)
+    model.set_int_custom_property(artifacts.PRODUCTION_VERSION, version)
     return model
 
 

@@ -11,13 +11,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from components import push_records
+from components import artifacts, push_records
 from components.evaluation_results import AUC, LOG_LOSS
 from components.spans import is_month
 from pipeline.config import ClickpipeConfig
 
 EXAMPLES_TYPE = "Examples"
-SPAN_MONTHS = "span_months"
 EVAL_SPLIT = "Split-eval"
 TRAIN_SPLIT = "Split-train"
 
@@ -143,7 +142,7 @@ def _examples_of_span(span: str, metadata_path: str) -> str:
         artifact
         for artifact in store.get_artifacts_by_type(EXAMPLES_TYPE)
         if artifact.state == metadata.Artifact.LIVE
-        and str(metadata.custom_property(artifact, SPAN_MONTHS, "")).split(",")[-1] == span
+        and str(metadata.custom_property(artifact, artifacts.SPAN_MONTHS, "")).split(",")[-1] == span
     ]
     if not matching:
         raise ModelsError(f"span {span} was never ingested into {metadata_path}")
@@ -174,7 +173,7 @@ def make_report(
     """
     from components import evaluation_results
     from components.compare import html
-    from components.compare.executor import write_report
+    from components.compare.files import write_report
     from components.evaluate import scoring
     from pipeline import eval_config
 

@@ -1,10 +1,8 @@
-"""CompareModels's executor: TFMA output + artifact facts -> report.html, summary.md, JSON."""
+"""CompareModels's executor: the gate's evaluation + artifact facts -> report.html, summary.md, JSON."""
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import asdict
 from typing import Any
 
 from absl import logging
@@ -12,8 +10,9 @@ from tfx import types
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 
-from components import evaluation_results
+from components import artifacts, evaluation_results
 from components.compare import html
+from components.compare.files import write_report
 
 EVALUATION_KEY = "evaluation"
 BLESSING_KEY = "blessing"
@@ -23,23 +22,20 @@ EXAMPLES_KEY = "examples"
 REPORT_KEY = "report"
 SPAN_KEY = "span"
 
-REPORT_FILE = "report.html"
-SUMMARY_FILE = "summary.md"
-DATA_FILE = "comparison.json"
 # Examples custom properties worth showing with the data (set by the ingest step), and labels.
-EXAMPLES_FACTS = {"span_months": "span"}
+EXAMPLES_FACTS = {artifacts.SPAN_MONTHS: "span"}
 # Counts among them: ML Metadata on Kubeflow hands numbers back as doubles, shown as integers.
 EXAMPLES_COUNTS = {
-    "rows_eval": "eval split rows",
-    "rows_read": "rows read",
-    "rows_written": "rows written",
-    "rows_quarantined": "rows quarantined",
+    artifacts.split_rows("eval"): "eval split rows",
+    artifacts.ROWS_READ: "rows read",
+    artifacts.ROWS_WRITTEN: "rows written",
+    artifacts.ROWS_QUARANTINED: "rows quarantined",
 }
 
 
 def _single(input_dict: dict, key: str):
-    artifacts = input_dict.get(key) or []
-    return artifacts[0] if artifacts else None
+    given = input_dict.get(key) or []
+    return given[0] if given else None
 
 
 def _property(artifact: types.Artifact, name: str):
@@ -52,19 +48,20 @@ def _property(artifact: types.Artifact, name: str):
 
 def blessed(blessing: types.Artifact | None) -> bool | None:
     """The Evaluator's verdict from its blessing artifact; None without one."""
-    if blessing is None or not blessing.has_custom_property("blessed"):
+    if blessing is None or not blessing.has_custom_property(artifacts.BLESSED):
         return None
-    return bool(blessing.get_int_custom_property("blessed"))
+    return bool(blessing.get_int_custom_property(artifacts.BLESSED))
 
 
 def baseline_text(baseline: types.Artifact | None) -> str:
     """The production model in words, from FindProductionModel's custom properties."""
-    if baseline is None or not baseline.get_int_custom_property("found"):
+    if baseline is None or not baseline.get_int_custom_property(artifacts.FOUND):
         return ""
-    text = f"version {baseline.get_int_custom_property('production_version')}"
-    details = [f"{k} {_property(baseline, k)}" for k in ("span", "run_id", "pushed_at") if _property(baseline, k)]
-    if baseline.get_int_custom_property("rollback_of"):
-        details.append(f"rollback of version {baseline.get_int_custom_property('rollback_of')}")
+    text = f"version {baseline.get_int_custom_property(artifacts.PRODUCTION_VERSION)}"
+    origin = (artifacts.SPAN, artifacts.RUN_ID, artifacts.PUSHED_AT)
+    details = [f"{k} {_property(baseline, k)}" for k in origin if _property(baseline, k)]
+    if baseline.get_int_custom_property(artifacts.ROLLBACK_OF):
+        details.append(f"rollback of version {baseline.get_int_custom_property(artifacts.ROLLBACK_OF)}")
     return text + (f" ({', '.join(details)})" if details else "")
 
 
@@ -81,22 +78,6 @@ def data_facts(examples: types.Artifact | None, span: str) -> dict[str, str]:
             if examples.has_custom_property(name):
                 facts[label] = str(examples.get_int_custom_property(name))
     return facts
-
-
-def write_report(output_uri: str, evaluation: evaluation_results.Evaluation, context: html.ReportContext) -> str:
-    """Writes report.html, summary.md and comparison.json into a folder; returns the HTML path."""
-    from tfx.dsl.io import fileio
-
-    fileio.makedirs(output_uri)
-    files = {
-        REPORT_FILE: html.render(evaluation, context),
-        SUMMARY_FILE: html.render_markdown(evaluation, context),
-        DATA_FILE: json.dumps({"context": asdict(context), "evaluation": asdict(evaluation)}, indent=1, default=str),
-    }
-    for name, text in files.items():
-        with fileio.open(os.path.join(output_uri, name), "w") as f:
-            f.write(text)
-    return os.path.join(output_uri, REPORT_FILE)
 
 
 class Executor(base_executor.BaseExecutor):
@@ -120,9 +101,9 @@ class Executor(base_executor.BaseExecutor):
             created_at=_now(),
         )
         path = write_report(report.uri, evaluation, context)
-        report.set_int_custom_property("blessed", int(bool(context.blessed)))
-        report.set_int_custom_property("failures", len(evaluation.failures))
-        report.set_string_custom_property("report_html", path)
+        report.set_int_custom_property(artifacts.BLESSED, int(bool(context.blessed)))
+        report.set_int_custom_property(artifacts.FAILURES, len(evaluation.failures))
+        report.set_string_custom_property(artifacts.REPORT_HTML, path)
         logging.info("Comparison report written to %s", path)
 
 

@@ -21,7 +21,7 @@ from tfx.dsl.component.experimental import container_component, placeholders
 from tfx.types import artifact
 from tfx.types.experimental.simple_artifacts import File
 
-from components.compare.executor import REPORT_FILE, SUMMARY_FILE
+from components.compare.files import REPORT_FILE, SUMMARY_FILE
 
 COMMAND = ["python", "-m", "components.compare.kubeflow_view"]
 

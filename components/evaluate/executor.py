@@ -20,7 +20,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
-from components import evaluation_results, push_records
+from components import artifacts, evaluation_results, push_records
 from components.evaluate import scoring, tfma_export
 from components.evaluate.gate import GateSettings
 
@@ -32,10 +32,8 @@ BLESSING_KEY = "blessing"
 GATE_KEY = "gate"
 EVAL_SPLIT = "eval"
 TRAIN_SPLIT = "train"
-# TFX's Evaluator contract (tfx.components.evaluator.constants).
-BLESSED_PROPERTY = "blessed"
+# TFX's Evaluator contract (tfx.components.evaluator.constants); property names in `artifacts`.
 BLESSED_FILE, NOT_BLESSED_FILE = "BLESSED", "NOT_BLESSED"
-ALREADY_PUSHED_PROPERTY = "already_pushed_version"
 
 
 def production_of(baseline: types.Artifact | None) -> tuple[str, int] | None:
@@ -47,7 +45,7 @@ def production_of(baseline: types.Artifact | None) -> tuple[str, int] | None:
 
     if not fileio.exists(os.path.join(model_dir, push_records.SAVED_MODEL)):
         return None
-    return model_dir, baseline.get_int_custom_property("production_version")
+    return model_dir, baseline.get_int_custom_property(artifacts.PRODUCTION_VERSION)
 
 
 def already_pushed(candidate_dir: str, candidate_uri: str, baseline: types.Artifact | None
@@ -70,8 +68,9 @@ def already_pushed(candidate_dir: str, candidate_uri: str, baseline: types.Artif
 
 def baseline_name(baseline: types.Artifact) -> str:
     """The production model in words, for errors."""
-    version = baseline.get_int_custom_property("production_version")
-    source = baseline.get_string_custom_property("source_path") if baseline.has_custom_property("source_path") else ""
+    version = baseline.get_int_custom_property(artifacts.PRODUCTION_VERSION)
+    has_source = baseline.has_custom_property(artifacts.SOURCE_PATH)
+    source = baseline.get_string_custom_property(artifacts.SOURCE_PATH) if has_source else ""
     return f"the model in production, version {version}" + (f" ({source})" if source else "")
 
 
@@ -84,15 +83,15 @@ def write_blessing(blessing: types.Artifact, evaluation: evaluation_results.Eval
     fileio.makedirs(blessing.uri)
     with fileio.open(os.path.join(blessing.uri, BLESSED_FILE if blessed else NOT_BLESSED_FILE), "w") as f:
         f.write("")
-    blessing.set_int_custom_property(BLESSED_PROPERTY, int(blessed))
-    blessing.set_string_custom_property("current_model", model.uri)
-    blessing.set_int_custom_property("current_model_id", model.id)
+    blessing.set_int_custom_property(artifacts.BLESSED, int(blessed))
+    blessing.set_string_custom_property(artifacts.CURRENT_MODEL, model.uri)
+    blessing.set_int_custom_property(artifacts.CURRENT_MODEL_ID, model.id)
     if evaluation.has_baseline and baseline is not None:
-        blessing.set_string_custom_property("baseline_model", baseline.uri)
-        blessing.set_int_custom_property("baseline_model_id", baseline.id)
-    blessing.set_string_custom_property("blessing_message", evaluation_results.headline(evaluation))
+        blessing.set_string_custom_property(artifacts.BASELINE_MODEL, baseline.uri)
+        blessing.set_int_custom_property(artifacts.BASELINE_MODEL_ID, baseline.id)
+    blessing.set_string_custom_property(artifacts.BLESSING_MESSAGE, evaluation_results.headline(evaluation))
     if evaluation.already_pushed is not None:
-        blessing.set_int_custom_property(ALREADY_PUSHED_PROPERTY, evaluation.already_pushed.version)
+        blessing.set_int_custom_property(artifacts.ALREADY_PUSHED_VERSION, evaluation.already_pushed.version)
 
 
 def evaluate_candidate(examples_uri: str, candidate_dir: str, model_uri: str, baseline: types.Artifact | None,

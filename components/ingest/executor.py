@@ -11,6 +11,7 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 
+from components import artifacts
 from components.ingest.spans import SpanSelection, resolve_spans
 from components.ingest.storage import Storage, open_storage
 from components.ingest.transforms import QUARANTINE_FILE, IngestCounts, build_ingest
@@ -197,20 +198,20 @@ def record_properties(examples, quarantine, selection: SpanSelection, counts: In
     examples.split_names = artifact_utils.encode_split_names(list(rows.SPLITS))
     examples.span = selection.span
     examples.version = selection.version
-    examples.set_string_custom_property("file_format", FILE_FORMAT)
-    examples.set_string_custom_property("payload_format", PAYLOAD_FORMAT)
-    examples.set_string_custom_property("input_fingerprint", selection.fingerprint)
-    examples.set_string_custom_property("span_months", ",".join(selection.months))
+    examples.set_string_custom_property(artifacts.FILE_FORMAT, FILE_FORMAT)
+    examples.set_string_custom_property(artifacts.PAYLOAD_FORMAT, PAYLOAD_FORMAT)
+    examples.set_string_custom_property(artifacts.INPUT_FINGERPRINT, selection.fingerprint)
+    examples.set_string_custom_property(artifacts.SPAN_MONTHS, ",".join(selection.months))
     for artifact in (examples, quarantine):
-        artifact.set_int_custom_property("rows_read", counts.read)
-        artifact.set_int_custom_property("rows_written", counts.rows_written)
-        artifact.set_int_custom_property("rows_quarantined", counts.rows_quarantined)
-        artifact.set_int_custom_property("rows_other_months", counts.other_months)
+        artifact.set_int_custom_property(artifacts.ROWS_READ, counts.read)
+        artifact.set_int_custom_property(artifacts.ROWS_WRITTEN, counts.rows_written)
+        artifact.set_int_custom_property(artifacts.ROWS_QUARANTINED, counts.rows_quarantined)
+        artifact.set_int_custom_property(artifacts.ROWS_OTHER_MONTHS, counts.other_months)
         for reason, count in counts.quarantined.items():
-            artifact.set_int_custom_property(f"quarantined_{reason}", count)
+            artifact.set_int_custom_property(artifacts.quarantined_rows(reason), count)
     for split, count in counts.written.items():
-        examples.set_int_custom_property(f"rows_{split}", count)
-    quarantine.set_string_custom_property("span_months", ",".join(selection.months))
+        examples.set_int_custom_property(artifacts.split_rows(split), count)
+    quarantine.set_string_custom_property(artifacts.SPAN_MONTHS, ",".join(selection.months))
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):

@@ -14,27 +14,25 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
-from components import push_records
+from components import artifacts, push_records
 
 MODEL_KEY = "model"
 MODEL_BASE_PATH_KEY = "model_base_path"
 FINGERPRINT_KEY = "fingerprint"
-# Custom properties of the output Model: the flag, and where the model came from.
-FOUND_PROPERTY = "found"
 
 
 def describe(model, record: push_records.PushRecord | None) -> None:
     """Sets the flag and the record's fields as custom properties of the output Model."""
-    model.set_int_custom_property(FOUND_PROPERTY, int(record is not None))
+    model.set_int_custom_property(artifacts.FOUND, int(record is not None))
     if record is None:
         return
-    model.set_int_custom_property("production_version", record.version)
-    model.set_string_custom_property("span", record.span)
-    model.set_string_custom_property("run_id", record.run_id)
-    model.set_string_custom_property("pushed_at", record.pushed_at)
-    model.set_string_custom_property("source_path", record.path)
+    model.set_int_custom_property(artifacts.PRODUCTION_VERSION, record.version)
+    model.set_string_custom_property(artifacts.SPAN, record.span)
+    model.set_string_custom_property(artifacts.RUN_ID, record.run_id)
+    model.set_string_custom_property(artifacts.PUSHED_AT, record.pushed_at)
+    model.set_string_custom_property(artifacts.SOURCE_PATH, record.path)
     if record.rollback_of is not None:
-        model.set_int_custom_property("rollback_of", record.rollback_of)
+        model.set_int_custom_property(artifacts.ROLLBACK_OF, record.rollback_of)
 
 
 class ProductionModelError(RuntimeError):

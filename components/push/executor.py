@@ -17,19 +17,15 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
-from components import push_records
+from components import artifacts, push_records
 
 # Overall metrics copied into the push record, by TFMA metric name.
 RECORD_METRICS = ("auc", "auc_pr", "binary_crossentropy", "example_count", "mean_prediction", "mean_label")
-# Set on the PushedModel when the model was already a complete version.
-ALREADY_PUSHED = "already_pushed_version"
-
-
-def is_blessed(artifacts: list[types.Artifact] | None) -> bool:
+def is_blessed(blessings: list[types.Artifact] | None) -> bool:
     """Whether the single blessing artifact says `blessed` (absent input: no veto)."""
-    if not artifacts:
+    if not blessings:
         return True
-    return bool(artifact_utils.get_single_instance(artifacts).get_int_custom_property("blessed"))
+    return bool(artifact_utils.get_single_instance(blessings).get_int_custom_property(artifacts.BLESSED))
 
 
 def span_of(examples: list[types.Artifact] | None) -> str:
@@ -37,8 +33,8 @@ def span_of(examples: list[types.Artifact] | None) -> str:
     if not examples:
         return ""
     artifact = artifact_utils.get_single_instance(examples)
-    if artifact.has_custom_property("span_months"):
-        return artifact.get_string_custom_property("span_months")
+    if artifact.has_custom_property(artifacts.SPAN_MONTHS):
+        return artifact.get_string_custom_property(artifacts.SPAN_MONTHS)
     return str(artifact.span)
 
 
@@ -96,7 +92,7 @@ class Executor(base_executor.BaseExecutor):
         pushed = artifact_utils.get_single_instance(output_dict["pushed_model"])
         if not (is_blessed(input_dict.get("model_blessing")) and is_blessed(input_dict.get("infra_blessing"))):
             logging.info("Model not blessed: nothing pushed.")
-            pushed.set_int_custom_property("pushed", 0)
+            pushed.set_int_custom_property(artifacts.PUSHED, 0)
             return
         model = artifact_utils.get_single_instance(input_dict["model"])
         model_dir = path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model))
@@ -105,8 +101,8 @@ class Executor(base_executor.BaseExecutor):
         existing = push_records.find_pushed(push_records.pushed_versions(base), digest, model.uri)
         if existing is not None:
             logging.info("Model already pushed as version %d: nothing pushed.", existing.version)
-            pushed.set_int_custom_property("pushed", 0)
-            pushed.set_int_custom_property(ALREADY_PUSHED, existing.version)
+            pushed.set_int_custom_property(artifacts.PUSHED, 0)
+            pushed.set_int_custom_property(artifacts.ALREADY_PUSHED_VERSION, existing.version)
             return
         version = push_records.unfinished_version(base, digest) or push_records.next_version(base)
         target = push_records.version_path(base, version)
@@ -122,9 +118,9 @@ class Executor(base_executor.BaseExecutor):
         )
         extra = warmup_files(input_dict.get("infra_blessing"))
         push_records.copy_version(model_dir, target, record, extra_files=extra)
-        pushed.set_int_custom_property("pushed", 1)
-        pushed.set_string_custom_property("pushed_destination", target)
-        pushed.set_string_custom_property("pushed_version", str(version))
+        pushed.set_int_custom_property(artifacts.PUSHED, 1)
+        pushed.set_string_custom_property(artifacts.PUSHED_DESTINATION, target)
+        pushed.set_string_custom_property(artifacts.PUSHED_VERSION, str(version))
         if extra:
             logging.info("Warmup records from the infra blessing ship in the version.")
         logging.info("Model pushed to %s.", os.path.abspath(target) if "://" not in target else target)

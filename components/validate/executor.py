@@ -10,10 +10,11 @@ from tfx import types
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 
+from components import artifacts
 from components.spans import month_of_span
 from components.validate import checks, report
 from components.validate.comparators import DRIFT_SPLIT, Comparator, comparators_from_json
-from components.validate.store import StatisticsStore, load_split_statistics
+from components.validate.store import StatisticsStore, load_split_statistics, read_schema
 
 STATISTICS_KEY = "statistics"
 SCHEMA_KEY = "schema"
@@ -41,15 +42,6 @@ class GateResult:
     @property
     def report_path(self) -> str:
         return f"{self.report_dir}/{report.ANOMALIES_PAGE}"
-
-
-def read_schema(schema_uri: str):
-    """The Schema proto in a Schema artifact folder, or in a .pbtxt file."""
-    from tensorflow_metadata.proto.v0 import schema_pb2
-    from tfx.utils import io_utils
-
-    path = schema_uri if schema_uri.endswith(".pbtxt") else io_utils.get_only_uri_in_dir(schema_uri)
-    return io_utils.parse_pbtxt_file(path, schema_pb2.Schema())
 
 
 def write_pages(report_dir: str, verdict: checks.Verdict, current: dict, previous: dict | None) -> None:
@@ -124,9 +116,9 @@ class Executor(base_executor.BaseExecutor):
             io_utils.write_bytes_file(f"{anomalies.uri}/Split-{split}/{ANOMALIES_FILE}", proto.SerializeToString())
         for page in (report.STATISTICS_PAGE, report.ANOMALIES_PAGE):
             tf.io.gfile.copy(f"{result.report_dir}/{page}", f"{anomalies.uri}/{page}", overwrite=True)
-        anomalies.set_int_custom_property("problems", len(result.verdict.problems))
-        anomalies.set_string_custom_property("compared_with", result.verdict.against)
-        anomalies.set_string_custom_property("report", result.report_path)
+        anomalies.set_int_custom_property(artifacts.PROBLEMS, len(result.verdict.problems))
+        anomalies.set_string_custom_property(artifacts.COMPARED_WITH, result.verdict.against)
+        anomalies.set_string_custom_property(artifacts.REPORT, result.report_path)
 
         message = checks.summary(result.verdict, result.report_path)
         if not result.verdict.passed:

@@ -38,6 +38,15 @@ def load_split_statistics(statistics_uri: str, splits: list[str]) -> dict:
     return {split: load_statistics_file(f"{split_dir(statistics_uri, split)}/{STATISTICS_FILE}") for split in splits}
 
 
+def read_schema(schema_uri: str):
+    """The Schema proto in a Schema artifact folder, or in a .pbtxt file."""
+    from tensorflow_metadata.proto.v0 import schema_pb2
+    from tfx.utils import io_utils
+
+    path = schema_uri if schema_uri.endswith(".pbtxt") else io_utils.get_only_uri_in_dir(schema_uri)
+    return io_utils.parse_pbtxt_file(path, schema_pb2.Schema())
+
+
 class StatisticsStore:
     """Validated statistics per month, and the validation reports, under one root."""
 

@@ -12,6 +12,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
+from components import artifacts
 from serving.warmup import warmup_path
 
 MODEL_KEY = "model"
@@ -22,10 +23,8 @@ DEFAULT_NUM_REQUESTS = 8
 MAX_NUM_REQUESTS = 1000
 EVAL_SPLIT = "eval"
 # As TFX's InfraValidator writes them, so tools that read its blessings read ours.
-BLESSED_KEY = "blessed"
 BLESSED_FILE = "INFRA_BLESSED"
 NOT_BLESSED_FILE = "INFRA_NOT_BLESSED"
-REASON_KEY = "blessing_reason"
 
 
 def mark(blessing: types.Artifact, verdict) -> None:
@@ -36,8 +35,8 @@ def mark(blessing: types.Artifact, verdict) -> None:
     fileio.makedirs(blessing.uri)
     marker = BLESSED_FILE if verdict.blessed else NOT_BLESSED_FILE
     io_utils.write_string_file(os.path.join(blessing.uri, marker), "")
-    blessing.set_int_custom_property(BLESSED_KEY, int(verdict.blessed))
-    blessing.set_string_custom_property(REASON_KEY, verdict.reason)
+    blessing.set_int_custom_property(artifacts.BLESSED, int(verdict.blessed))
+    blessing.set_string_custom_property(artifacts.BLESSING_REASON, verdict.reason)
     if verdict.warmup_records:
         io_utils.write_tfrecord_file(warmup_path(blessing.uri), *verdict.warmup_records)
 

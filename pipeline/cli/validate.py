@@ -6,6 +6,7 @@ import argparse
 from datetime import datetime, timezone
 from pathlib import Path
 
+from components import artifacts
 from components.spans import is_month, span_of_month
 from pipeline.cli.common import EXIT_OK, UserError, command_log, quiet_libraries
 from pipeline.config import ClickpipeConfig, load_config
@@ -75,7 +76,9 @@ def _statistics_from_metadata(config: ClickpipeConfig, span: int) -> str:
     matching = [
         artifact
         for artifact in store.get_artifacts_by_type(STATISTICS_TYPE)
-        if artifact.state == live and artifact.properties["span"].int_value == span and Path(artifact.uri).is_dir()
+        if artifact.state == live
+        and artifact.properties[artifacts.SPAN].int_value == span
+        and Path(artifact.uri).is_dir()
     ]
     return max(matching, key=lambda a: a.id).uri if matching else ""
 
@@ -135,7 +138,7 @@ def _infer(args: argparse.Namespace) -> int:
 
 def _propose(args: argparse.Namespace, config: ClickpipeConfig) -> int:
     from components.validate import proposal
-    from components.validate.executor import read_schema
+    from components.validate.store import read_schema
     from pipeline.validation import schema_file
 
     statistics, source = _load_statistics(args, config)
@@ -167,9 +170,8 @@ def _monitor(args: argparse.Namespace) -> int:
 def _compare_requests(args: argparse.Namespace, config: ClickpipeConfig) -> int:
     from components.validate import checks, report
     from components.validate.comparators import DRIFT_SPLIT
-    from components.validate.executor import read_schema
     from components.validate.requests import RequestLogError, request_statistics
-    from components.validate.store import StatisticsStore
+    from components.validate.store import StatisticsStore, read_schema
     from pipeline.validation import schema_file, skew_comparators, store_root
 
     store = StatisticsStore(args.store or store_root(config, config.pipeline.pipeline_root))

@@ -5,9 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from components import artifacts
 from pipeline import nodes
 from pipeline.local import metadata
 from pipeline.local.runner import RunOutcome
+from trainer.rows import SPLITS
+
+# Ingestion's row counts, by the word the summary shows them under.
+_ROW_COUNTS = {
+    "read": artifacts.ROWS_READ,
+    "written": artifacts.ROWS_WRITTEN,
+    "quarantined": artifacts.ROWS_QUARANTINED,
+}
 
 
 @dataclass
@@ -135,16 +144,16 @@ def collect(config, outcome: RunOutcome, limits: dict[str, float] | None = None)
     if ingest := record(nodes.INGEST):
         examples = ingest.output("examples")
         summary.examples_uri = examples.uri
-        for key in ("rows_read", "rows_written", "rows_quarantined"):
-            summary.rows[key.removeprefix("rows_")] = int(metadata.artifact_property(examples, key, 0))
+        for label, key in _ROW_COUNTS.items():
+            summary.rows[label] = int(metadata.artifact_property(examples, key, 0))
         # Ingestion counts each split as it writes it.
-        for split in ("train", "eval"):
-            summary.split_rows[split] = int(metadata.artifact_property(examples, f"rows_{split}", 0))
+        for split in SPLITS:
+            summary.split_rows[split] = int(metadata.artifact_property(examples, artifacts.split_rows(split), 0))
         for prop_name in examples.custom_properties:
-            if prop_name.startswith("quarantined_"):
+            if (reason := artifacts.quarantined_reason(prop_name)) is not None:
                 count = int(metadata.artifact_property(examples, prop_name, 0))
                 if count:
-                    summary.quarantined_by_reason[prop_name.removeprefix("quarantined_")] = count
+                    summary.quarantined_by_reason[reason] = count
         if summary.rows.get("quarantined") and (quarantine := ingest.output("quarantine")) is not None:
             summary.quarantine_path = quarantine.uri
     if validate := record(nodes.VALIDATE):
@@ -155,12 +164,12 @@ def collect(config, outcome: RunOutcome, limits: dict[str, float] | None = None)
         from components import evaluation_results
 
         _evaluation_lines(summary, evaluation_results.load(evaluate.output("evaluation").uri))
-        summary.blessed = bool(metadata.artifact_property(evaluate.output("blessing"), "blessed", 0))
+        summary.blessed = bool(metadata.artifact_property(evaluate.output("blessing"), artifacts.BLESSED, 0))
     if push := record(nodes.PUSH):
         pushed = push.output("pushed_model")
-        if int(metadata.artifact_property(pushed, "pushed", 0)):
-            summary.pushed_version = str(metadata.artifact_property(pushed, "pushed_version", ""))
-            summary.pushed_path = str(metadata.artifact_property(pushed, "pushed_destination", ""))
+        if int(metadata.artifact_property(pushed, artifacts.PUSHED, 0)):
+            summary.pushed_version = str(metadata.artifact_property(pushed, artifacts.PUSHED_VERSION, ""))
+            summary.pushed_path = str(metadata.artifact_property(pushed, artifacts.PUSHED_DESTINATION, ""))
     if report := record(nodes.COMPARE):
         summary.report_path = str(Path(report.output("report").uri) / "report.html")
     return summary

@@ -9,8 +9,7 @@ import json
 import shutil
 from pathlib import Path
 
-from components import push_records
-from components.push import executor
+from components import artifacts, push_records
 from tests.components.push.helpers import push
 
 
@@ -42,7 +41,7 @@ def test_pushing_the_same_model_again_pushes_nothing(tmp_path):
     assert first.get_int_custom_property("pushed") == 1
     assert second.get_int_custom_property("pushed") == 0
     version = int(first.get_string_custom_property("pushed_version"))
-    assert second.get_int_custom_property(executor.ALREADY_PUSHED) == version
+    assert second.get_int_custom_property(artifacts.ALREADY_PUSHED_VERSION) == version
     assert [r.version for r in push_records.pushed_versions(str(base))] == [version]
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from components.validate_serving import executor as infra
+from components import artifacts
 from tests.components.push.helpers import push, record_copies
 from tests.components.validate_serving import fixtures as fx
 
@@ -25,7 +25,7 @@ def fake_model(uri: Path) -> Path:
 
 def infra_blessing(uri: Path, blessed: int, warmup: bytes | None):
     blessing = fx.blessing_artifact(uri)
-    blessing.set_int_custom_property(infra.BLESSED_KEY, blessed)
+    blessing.set_int_custom_property(artifacts.BLESSED, blessed)
     uri.mkdir(parents=True)
     if warmup is not None:
         (uri / WARMUP).parent.mkdir(parents=True)

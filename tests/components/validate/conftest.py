@@ -20,7 +20,7 @@ def config():
 
 @pytest.fixture(scope="session")
 def curated_schema():
-    from components.validate.executor import read_schema
+    from components.validate.store import read_schema
     from pipeline.config import load_config
     from pipeline.validation import schema_file
 

@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 
+from components import artifacts
 from components.validate_serving import executor
 from serving.warmup import warmup_path
 from tests.components.validate_serving import fixtures as fx
@@ -31,8 +32,8 @@ def good_blessing(good_model_uri, examples_uri, tmp_path_factory):
 def test_good_model_is_blessed_with_marker(good_blessing):
     from pathlib import Path
 
-    assert good_blessing.get_int_custom_property(executor.BLESSED_KEY) == 1
-    assert good_blessing.get_string_custom_property(executor.REASON_KEY) == ""
+    assert good_blessing.get_int_custom_property(artifacts.BLESSED) == 1
+    assert good_blessing.get_string_custom_property(artifacts.BLESSING_REASON) == ""
     assert (Path(good_blessing.uri) / executor.BLESSED_FILE).exists()
     assert not (Path(good_blessing.uri) / executor.NOT_BLESSED_FILE).exists()
 
@@ -66,8 +67,8 @@ def test_corrupt_model_is_not_blessed_and_does_not_raise(good_model_uri, example
 
     blessing = fx.validate(model_uri, examples_uri, tmp_path / "blessing")
 
-    assert blessing.get_int_custom_property(executor.BLESSED_KEY) == 0
-    reason = blessing.get_string_custom_property(executor.REASON_KEY)
+    assert blessing.get_int_custom_property(artifacts.BLESSED) == 0
+    reason = blessing.get_string_custom_property(artifacts.BLESSING_REASON)
     assert reason.startswith("the model did not load:"), reason
     assert (tmp_path / "blessing" / executor.NOT_BLESSED_FILE).exists()
     assert not (tmp_path / "blessing" / executor.BLESSED_FILE).exists()
@@ -82,8 +83,8 @@ def test_model_without_the_serving_contract_is_not_blessed(examples_uri, tmp_pat
 
     blessing = fx.validate(tmp_path / "model", examples_uri, tmp_path / "blessing")
 
-    assert blessing.get_int_custom_property(executor.BLESSED_KEY) == 0
-    assert "predict_raw" in blessing.get_string_custom_property(executor.REASON_KEY)
+    assert blessing.get_int_custom_property(artifacts.BLESSED) == 0
+    assert "predict_raw" in blessing.get_string_custom_property(artifacts.BLESSING_REASON)
 
 
 def test_missing_model_folder_is_not_blessed(examples_uri, tmp_path):
@@ -91,5 +92,5 @@ def test_missing_model_folder_is_not_blessed(examples_uri, tmp_path):
 
     blessing = fx.validate(tmp_path / "empty", examples_uri, tmp_path / "blessing")
 
-    assert blessing.get_int_custom_property(executor.BLESSED_KEY) == 0
-    assert "no SavedModel folder" in blessing.get_string_custom_property(executor.REASON_KEY)
+    assert blessing.get_int_custom_property(artifacts.BLESSED) == 0
+    assert "no SavedModel folder" in blessing.get_string_custom_property(artifacts.BLESSING_REASON)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from components import artifacts
 from components.validate_serving import executor, serving_check
 from tests.components.validate_serving import fixtures as fx
 
@@ -49,8 +50,8 @@ def test_mark_not_blessed_writes_marker_reason_and_no_records(tmp_path):
 
     executor.mark(blessing, serving_check.Verdict(False, "the model did not load: boom"))
 
-    assert blessing.get_int_custom_property(executor.BLESSED_KEY) == 0
-    assert blessing.get_string_custom_property(executor.REASON_KEY) == "the model did not load: boom"
+    assert blessing.get_int_custom_property(artifacts.BLESSED) == 0
+    assert blessing.get_string_custom_property(artifacts.BLESSING_REASON) == "the model did not load: boom"
     assert sorted(p.name for p in (tmp_path / "blessing").iterdir()) == [executor.NOT_BLESSED_FILE]
 
 
@@ -62,7 +63,7 @@ def test_mark_blessed_writes_marker_and_warmup_records(tmp_path):
 
     executor.mark(blessing, serving_check.Verdict(True, warmup_records=records))
 
-    assert blessing.get_int_custom_property(executor.BLESSED_KEY) == 1
+    assert blessing.get_int_custom_property(artifacts.BLESSED) == 1
     assert sorted(p.name for p in (tmp_path / "blessing").iterdir()) == [executor.BLESSED_FILE, "assets.extra"]
     assert warmup.read_warmup_records(str(tmp_path / "blessing")) == records
 

@@ -93,8 +93,7 @@ def _raw_request(example, registry) -> dict:
 def _store_and_requests(tmp_path, span, keep):
     from tensorflow.core.example import example_pb2
 
-    from components.validate.executor import read_schema
-    from components.validate.store import MARKER
+    from components.validate.store import MARKER, read_schema
     from pipeline.validation import schema_file
 
     _, examples, config = span
