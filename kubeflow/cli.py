@@ -326,17 +326,25 @@ def _upload(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _submission(args: argparse.Namespace, config, connection) -> tuple[dict, object, str, str]:
+    """What a run and a recurring run both start from: (run parameters, session, experiment
+    name, experiment id), the experiment created when --create-experiment asks for it."""
+    from kubeflow.parameters import parameter_values
+
+    parameters = parameter_values(config, args.param)
+    session = _session(connection)
+    experiment = args.experiment or config.kubeflow.experiment
+    return parameters, session, experiment, session.experiment_id(experiment, create=args.create_experiment)
+
+
 def _run(args: argparse.Namespace) -> int:
-    from kubeflow.parameters import SPAN, parameter_values
+    from kubeflow.parameters import SPAN
 
     config = load_config(args.config)
     package = _existing_package(args.package) if args.package else None
     connection = _connection(args, config)
     with _working(config):
-        parameters = parameter_values(config, args.param)
-        session = _session(connection)
-        experiment = args.experiment or config.kubeflow.experiment
-        experiment_id = session.experiment_id(experiment, create=args.create_experiment)
+        parameters, session, experiment, experiment_id = _submission(args, config, connection)
         version = None if package else session.version(config.pipeline.name, args.version)
         stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
         run_name = args.run_name or f"{config.pipeline.name}-{parameters[SPAN.name]}-{stamp}"
@@ -358,7 +366,6 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _schedule_create(args: argparse.Namespace) -> int:
-    from kubeflow.parameters import parameter_values
     from kubeflow.submit import check_cron
 
     config = load_config(args.config)
@@ -368,10 +375,7 @@ def _schedule_create(args: argparse.Namespace) -> int:
             cron = check_cron(args.cron, "--cron")
         else:
             cron = check_cron(config.kubeflow.schedule, "kubeflow.schedule")
-        parameters = parameter_values(config, args.param)
-        session = _session(connection)
-        experiment = args.experiment or config.kubeflow.experiment
-        experiment_id = session.experiment_id(experiment, create=args.create_experiment)
+        parameters, session, experiment, experiment_id = _submission(args, config, connection)
         version = session.version(config.pipeline.name, args.version)
         name = args.name or f"{config.pipeline.name}-monthly"
         recurring_run_id = session.schedule(

@@ -11,7 +11,7 @@ from tfx.types.experimental.simple_artifacts import File
 from components.compare import executor as report_executor
 
 
-class ComparisonReportSpec(types.ComponentSpec):
+class CompareModelsSpec(types.ComponentSpec):
     """Inputs: the Evaluator's outputs, and optionally the models and data for the facts."""
 
     PARAMETERS = {report_executor.SPAN_KEY: ExecutionParameter(type=str, optional=True)}
@@ -34,7 +34,7 @@ class CompareModels(base_component.BaseComponent):
     model in production it says that only absolute thresholds applied.
     """
 
-    SPEC_CLASS = ComparisonReportSpec
+    SPEC_CLASS = CompareModelsSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(report_executor.Executor)
 
     def __init__(
@@ -57,7 +57,7 @@ class CompareModels(base_component.BaseComponent):
             span: the span in words (e.g. ``2026-10``), when known at build time.
         """
         super().__init__(
-            spec=ComparisonReportSpec(
+            spec=CompareModelsSpec(
                 evaluation=evaluation,
                 blessing=blessing,
                 model=model,

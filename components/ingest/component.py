@@ -20,7 +20,7 @@ class QuarantinedRows(artifact.Artifact):
     TYPE_NAME = "components.QuarantinedRows"
 
 
-class ImpressionsGenSpec(ComponentSpec):
+class IngestImpressionsSpec(ComponentSpec):
     """Parameters and outputs of IngestImpressions."""
 
     PARAMETERS = {
@@ -48,7 +48,7 @@ class IngestImpressions(base_beam_component.BaseBeamComponent):
     version, split_names and row counts) and `quarantine` (the rows left out, with reasons).
     """
 
-    SPEC_CLASS = ImpressionsGenSpec
+    SPEC_CLASS = IngestImpressionsSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
 
     def __init__(
@@ -74,7 +74,7 @@ class IngestImpressions(base_beam_component.BaseBeamComponent):
             registry: ``json.dumps(FeatureRegistry.to_dict())``.
             fingerprint: a digest of the span's files; only a cache key.
         """
-        spec = ImpressionsGenSpec(
+        spec = IngestImpressionsSpec(
             source=source,
             impressions_pattern=impressions_pattern,
             span=span,

@@ -12,7 +12,7 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 
 from components import artifacts
-from components.ingest.spans import SpanSelection, resolve_spans
+from components.ingest.span_selection import SpanSelection, resolve_spans
 from components.ingest.storage import Storage, open_storage
 from components.ingest.transforms import QUARANTINE_FILE, IngestCounts, build_ingest
 from trainer import rows

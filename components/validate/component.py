@@ -16,7 +16,7 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from components.validate import executor
 
 
-class ValidateSpanSpec(types.ComponentSpec):
+class ValidateImpressionsSpec(types.ComponentSpec):
     """Inputs: statistics (computed with the schema) and the curated schema."""
 
     PARAMETERS = {
@@ -44,7 +44,7 @@ class ValidateImpressions(base_component.BaseComponent):
     failed run.
     """
 
-    SPEC_CLASS = ValidateSpanSpec
+    SPEC_CLASS = ValidateImpressionsSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
     def __init__(
@@ -68,7 +68,7 @@ class ValidateImpressions(base_component.BaseComponent):
                 where the pipeline is built per run, so that a cached verdict is never stale.
         """
         super().__init__(
-            spec=ValidateSpanSpec(
+            spec=ValidateImpressionsSpec(
                 statistics=statistics,
                 schema=schema,
                 store=store,

@@ -20,13 +20,13 @@ from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points, version
 
 from datagen import cli as data
-from pipeline.cli import gcs, models, run, serve, validate
+from pipeline.cli import gcs, models, predict, run, serve, validate
 from pipeline.cli.common import EXIT_FAILED, UserError
 from pipeline.cli.parsing import LazyVersion, Parser
 from pipeline.config import ConfigError
 
 # The areas of this package and below, in the order `--help` lists them; then entry points.
-COMMAND_MODULES = (run, data, gcs, serve, models, validate)
+COMMAND_MODULES = (run, data, gcs, serve, predict, models, validate)
 ENTRY_POINTS = "clickpipe.commands"
 
 

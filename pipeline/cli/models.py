@@ -36,10 +36,10 @@ def register(commands, group) -> None:
 
     report = commands.add_parser(
         "report",
-        help="Compare two SavedModels on a span with TFMA and write the HTML report.",
-        description="Runs TFMA on the span's eval examples for a candidate and a baseline model "
-        "(by default the model in production) and writes the same comparison report a pipeline "
-        "run makes.",
+        help="Compare two SavedModels on a span with the gate and write the HTML report.",
+        description="Scores a candidate and a baseline model (by default the model in production) "
+        "on the span's eval examples with the pipeline's gate (paired intervals per slice, "
+        "results in TFMA's format) and writes the same comparison report a pipeline run makes.",
     )
     report.add_argument(
         "--candidate", required=True, help="SavedModel folder, Model artifact folder, or pushed version"

@@ -61,7 +61,7 @@ def _prepare_environment() -> None:
 def run_and_report(config: ClickpipeConfig, ground_truth: str | None) -> int:
     """Runs the pipeline once, prints the summary, returns the exit code."""
     _prepare_environment()
-    from components.ingest.spans import SpanError
+    from components.ingest.span_selection import SpanError
     from pipeline.local import summary
     from pipeline.local.preflight import PreflightError
     from pipeline.local.runner import HomeInUse, run_local

@@ -113,7 +113,7 @@ def _compute_statistics(config: ClickpipeConfig, span: str) -> str:
     """Ingests the span and computes its statistics (a run's first two steps, which need no
     schema), so a new dataset gets its first schema without a failing run; the next run on the
     span takes the ingestion from the cache. Returns the statistics artifact's folder."""
-    from components.ingest.spans import SpanError
+    from components.ingest.span_selection import SpanError
     from pipeline.local.preflight import PreflightError
     from pipeline.local.runner import HomeInUse, run_local
 

@@ -17,7 +17,7 @@ import csv
 from collections import Counter
 from pathlib import Path
 
-from components.ingest.spans import SpanSelection
+from components.ingest.span_selection import SpanSelection
 from components.ingest.storage import Storage, StorageError, open_storage
 from pipeline import validation
 from pipeline.config import ClickpipeConfig

@@ -306,7 +306,7 @@ def run_local(
         results with `pipeline.local.summary.collect`.
 
     Raises:
-        components.ingest.spans.SpanError: the source, prefix or span does not exist.
+        components.ingest.span_selection.SpanError: the source, prefix or span does not exist.
         HomeInUse: another run is using the pipeline home.
         pipeline.local.preflight.PreflightError: the config does not fit the span's rows or
             the schema file.
@@ -325,7 +325,7 @@ def run_local(
 def _run_locked(
     config: ClickpipeConfig, on_event: Callable[[NodeProgress], None] | None, statistics_only: bool
 ) -> RunOutcome:
-    from components.ingest.spans import SpanError, resolve_spans
+    from components.ingest.span_selection import SpanError, resolve_spans
     from components.ingest.storage import StorageError, open_storage
     from pipeline.local import preflight
 

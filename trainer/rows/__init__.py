@@ -4,8 +4,9 @@ The only place where a raw row is parsed, validated and encoded. Ingestion (trai
 serving requests of `clickpipe predict` and the local training helpers all go through it, so
 training and serving cannot drift apart (infra validation sends eval examples that ingestion
 encoded here; it parses no raw rows). Pure logic, no I/O; feature names and kinds come only from
-the feature registry. Import its names from here (`from trainer import rows`); one module per
-concern:
+the feature registry. It lives in `trainer/` because that is the lowest layer both ingestion
+(`components/`) and `clickpipe predict` (`pipeline/`) may import. Import its names from here
+(`from trainer import rows`); one module per concern:
 
 | module | concern |
 |---|---|

@@ -9,7 +9,7 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
 from components.ingest.component import IngestImpressions, QuarantinedRows
-from components.ingest.spans import resolve_spans
+from components.ingest.span_selection import resolve_spans
 from pipeline.local.gcs import upload_dir
 from tests.components.ingest import dataset as ds
 from trainer import rows

@@ -203,7 +203,7 @@ def test_a_rerun_over_an_interrupted_attempt_leaves_no_duplicates(clean_source, 
 
 def test_the_error_shows_at_most_a_few_hundred_characters_of_each_quarantined_row():
     from components.ingest.executor import SAMPLE_CHARS, check_counts
-    from components.ingest.spans import SpanSelection
+    from components.ingest.span_selection import SpanSelection
     from components.ingest.transforms import IngestCounts
 
     huge = json.dumps({"row": "x" * 3_000_000})

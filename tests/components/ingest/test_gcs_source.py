@@ -2,7 +2,7 @@
 
 import pytest
 
-from components.ingest.spans import SpanError, resolve_spans
+from components.ingest.span_selection import SpanError, resolve_spans
 from components.ingest.storage import GcsStorage, StorageError
 from tests.components.ingest import dataset as ds
 from tests.components.ingest.fault_proxy import RESET, STATUS_429, STATUS_503, FaultPlan, fault_proxy

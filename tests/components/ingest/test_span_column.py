@@ -2,8 +2,8 @@
 
 import pytest
 
-from components.ingest import spans
-from components.ingest.spans import SpanError, resolve_spans
+from components.ingest import span_selection
+from components.ingest.span_selection import SpanError, resolve_spans
 from components.ingest.storage import open_storage
 
 pytestmark = pytest.mark.unit
@@ -42,14 +42,14 @@ def test_a_window_of_two_takes_each_file_once(folder):
 
 def test_the_scan_counts_each_file_s_rows_by_month(folder):
     storage = open_storage(str(folder))
-    found = spans.scan_months(storage, "*.csv", "pickup")
+    found = span_selection.scan_months(storage, "*.csv", "pickup")
     assert {month: sorted(info.name for info in infos) for month, infos in found.items()} == {
         "2019-01": ["a.csv"],
         "2019-02": ["a.csv", "b.csv"],
         "2019-03": ["b.csv"],
     }
     [b] = [info for info in storage.list("") if info.name == "b.csv"]
-    assert spans.file_months(storage, b, "pickup") == {"2019-02": 1, "2019-03": 1}
+    assert span_selection.file_months(storage, b, "pickup") == {"2019-02": 1, "2019-03": 1}
 
 
 def test_a_custom_span_format(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.ingest.spans import resolve_spans
+from components.ingest.span_selection import resolve_spans
 from components.ingest.storage import open_storage
 from pipeline.config import load_config
 from pipeline.local.preflight import PreflightError, check_rows, check_schema

@@ -9,7 +9,7 @@ import pytest
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from components.ingest.spans import SpanError
+from components.ingest.span_selection import SpanError
 from pipeline.config import load_config
 from pipeline.local import metadata
 from pipeline.local.runner import (

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from components.ingest.spans import SpanError, pattern_regex, resolve_spans
+from components.ingest.span_selection import SpanError, pattern_regex, resolve_spans
 from tests.components.ingest import dataset as ds
 
 PATTERN = "impressions/{span}/*.csv"
