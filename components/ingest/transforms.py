@@ -14,6 +14,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
 
+from components.ingest.attempts import Attempt, drop_attempts
 from components.ingest.creatives import CreativeCache
 from components.ingest.storage import ObjectInfo, open_storage
 from trainer import rows
@@ -71,8 +72,9 @@ class IngestCounts:
 
 class IngestFile(beam.DoFn):
     """Parses one impressions file in batches, joins creatives, and writes its examples by split
-    and its quarantined rows to files of its own (named after the file's index, so a retried
-    bundle rewrites the same files). With a span column, only the rows of `months` are read;
+    and its quarantined rows to files of its own, named after the file's index. Each attempt
+    writes apart and publishes by renaming (`Attempt`), so a retried bundle leaves the same files,
+    never a duplicate row or a half-written file. With a span column, only the rows of `months` are read;
     the others are counted as other months'."""
 
     def __init__(
@@ -118,13 +120,14 @@ class IngestFile(beam.DoFn):
         parser = rows.RowParser(self._registry, header, months=self._months)
         reader.width = parser.width
         suffix = f"{index:05d}-of-{self._files:05d}"
+        attempt = Attempt()
         writers = {
             split: tf.io.TFRecordWriter(
-                os.path.join(self._examples_uri, f"Split-{split}", f"{EXAMPLES_FILE}-{suffix}.gz"), gzip_fast
+                attempt.stage(self._examples_uri, f"Split-{split}/{EXAMPLES_FILE}-{suffix}.gz"), gzip_fast
             )
             for split in rows.SPLITS
         }
-        quarantine_path = os.path.join(self._quarantine_uri, f"{QUARANTINE_FILE}-{suffix}.jsonl")
+        quarantine_path = attempt.stage(self._quarantine_uri, f"{QUARANTINE_FILE}-{suffix}.jsonl")
         with tf.io.gfile.GFile(quarantine_path, "w") as quarantine:
             # Blank lines hold no row (as in Python's csv module).
             batch = []
@@ -138,6 +141,7 @@ class IngestFile(beam.DoFn):
                 self._ingest_batch(info.name, parser, batch, writers, quarantine)
         for writer in writers.values():
             writer.close()
+        attempt.publish()
 
     def _ingest_batch(self, file: str, parser: rows.RowParser, batch: list, writers: dict, quarantine) -> None:
         lines = [line for _, line in batch]
@@ -174,7 +178,8 @@ def build_ingest(
 
     Each file is one element; the worker that takes it writes its rows straight to
     ``Split-<split>/data_tfrecord-<file>-of-<files>.gz`` and its quarantined rows beside, so no
-    row crosses Beam one by one. `months`: with the registry's span column, the months to keep.
+    row crosses Beam one by one; once all are in, what killed attempts left is removed.
+    `months`: with the registry's span column, the months to keep.
     """
     import tensorflow as tf
 
@@ -184,10 +189,16 @@ def build_ingest(
     ingest_file = IngestFile(
         source, registry.to_dict(), eval_percent, examples_uri, quarantine_uri, len(files), months
     )
-    _ = (
+    ingested = (
         pipeline
         | "ListFiles" >> beam.Create(list(enumerate(files)))
         # Spread files over workers before the per-row work.
         | "SpreadFiles" >> beam.Reshuffle()
         | "IngestFiles" >> beam.ParDo(ingest_file)
+    )
+    # After the last file: the folders of attempts that died (see Attempt).
+    _ = (
+        ingested
+        | "AllFilesIn" >> beam.combiners.Count.Globally()
+        | "DropAttempts" >> beam.Map(lambda _: drop_attempts(examples_uri, quarantine_uri))
     )
