@@ -6,7 +6,7 @@ import argparse
 import sys
 
 GENERATE_HELP = (
-    "Write synthetic monthly spans: impressions CSV shards, one PNG creative per ad and the "
+    "Write synthetic monthly spans: impressions CSV shards, one PNG or JPEG creative per ad and the "
     "true click probabilities (ground_truth/), under --out."
 )
 DRIFT_HELP = (
@@ -38,6 +38,19 @@ def register(commands, group) -> None:
                           help="click-through rate the model is calibrated to (default 0.03)")
     generate.add_argument("--shard-rows", default="250000",
                           help="rows per impressions CSV shard (default 250000)")
+    generate.add_argument("--ads", default="200",
+                          help="evergreen ads, each with its own creative (default 200; 100000 for a "
+                               "month of many distinct creatives)")
+    generate.add_argument("--creative-size", default="64", metavar="W[xH]",
+                          help="creative width x height in pixels, e.g. 300x250 for banners "
+                               "(default 64: 64x64 icons; 16 to 512 each)")
+    generate.add_argument("--creative-format", default="png", choices=("png", "jpeg"),
+                          help="png (creatives/<ad_id>.png, default) or jpeg (creatives/<ad_id>.jpg; "
+                               "set the image feature's uri_template to match)")
+    generate.add_argument("--creative-texture", default="flat", choices=("flat", "photo"),
+                          help="flat fills (icons, default) or a photo-like light falloff and grain "
+                               "(banners: ~20 KB as 300x250 JPEG)")
+    generate.add_argument("--jpeg-quality", default="92", help="JPEG quality, 1 to 95 (default 92)")
     generate.add_argument("--drift", action="append", default=[], metavar="MONTH:KEY=VAL,...",
                           help=DRIFT_HELP)
     generate.set_defaults(handler=run_generate)
@@ -101,12 +114,37 @@ def _settings(args: argparse.Namespace):
         raise _BadArgument(f"--base-ctr needs a number, got {args.base_ctr!r}") from None
     if not 0 < base_ctr < 0.5:
         raise _BadArgument(f"--base-ctr must be between 0 and 0.5, got {base_ctr}")
+    width, height = _creative_size(args.creative_size)
+    quality = _integer("--jpeg-quality", args.jpeg_quality, 1)
+    if quality > 95:
+        raise _BadArgument(f"--jpeg-quality must be at most 95, got {quality}")
+    ads = _integer("--ads", args.ads, 1)
     return GeneratorSettings(
         impressions=_integer("--impressions", args.impressions, 1),
         seed=_integer("--seed", args.seed, 0),
         base_ctr=base_ctr,
         shard_rows=_integer("--shard-rows", args.shard_rows, 1),
+        n_ads=ads,
+        # Campaigns belong to advertisers; a world of many ads keeps at least one per 10 ads.
+        n_campaigns=max(GeneratorSettings.n_campaigns, ads // 10),
+        creative_size=width,
+        creative_height=height if height != width else 0,
+        creative_format=args.creative_format,
+        creative_texture=args.creative_texture,
+        jpeg_quality=quality,
     )
+
+
+def _creative_size(text: str) -> tuple[int, int]:
+    """Width and height from ``W`` or ``WxH``."""
+    parts = text.lower().split("x")
+    if len(parts) > 2:
+        raise _BadArgument(f"--creative-size needs W or WxH, e.g. 300x250, got {text!r}")
+    width = _integer("--creative-size", parts[0], 16)
+    height = _integer("--creative-size", parts[-1], 16)
+    if max(width, height) > 512:
+        raise _BadArgument(f"--creative-size must be at most 512x512, got {text}")
+    return width, height
 
 
 def run_generate(args: argparse.Namespace) -> int:
@@ -136,7 +174,8 @@ def run_generate(args: argparse.Namespace) -> int:
         print(f"clickpipe: {exc}", file=sys.stderr)
         return 1
     print(f"creatives  {summary.creatives_written} written, {summary.creatives_unchanged} "
-          f"unchanged in {args.out}/creatives/")
+          f"unchanged in {args.out}/creatives/ ({settings.creative_format}, "
+          f"{settings.creative_size}x{settings.creative_height or settings.creative_size})")
     for month in summary.months:
         changes = drift[month.month].changes() if month.month in drift else {}
         described = ", ".join(f"{key}={value}" for key, value in changes.items())

@@ -3,7 +3,7 @@
 Layout written under the output folder (a contract with the ingestion component):
 
     impressions/YYYY-MM/impressions-00000-of-0000N.csv   header + rows, columns = COLUMNS
-    creatives/<ad_id>.png                                one per ad, shared by all months
+    creatives/<ad_id>.png (or .jpg)                      one per ad, shared by all months
     ground_truth/YYYY-MM/ground_truth.csv                impression_id,click_probability
     ground_truth/YYYY-MM/summary.json                    rows, CTRs, drift, seed, settings
 
@@ -12,15 +12,19 @@ to the configured CTR, effects of advertiser, ad, campaign, category, site and r
 crosses (device_type x slot_position, ad_category x user_age_bucket), an hour-of-day curve,
 log user_prior_clicks, a weak bid_price term, words of ad_title (text only) and three
 creative traits (warm colour, high contrast, call-to-action button) visible only in the
-PNG pixels. `datagen.clickmodel` holds the exact formula and weights; docs/datagen.md
+creative's pixels. `datagen.clickmodel` holds the exact formula and weights; docs/datagen.md
 explains them. Every random draw comes from a stream keyed by the seed (and month), so the
 same arguments write byte-identical files.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import math
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -38,10 +42,10 @@ from datagen.creatives import render_creative
 from datagen.launches import Launch, live_launches, month_world
 from datagen.limits import auc, log_loss
 from datagen.sampling import Impressions, apply_drift, sample_impressions
-from datagen.settings import COLUMNS, Drift, GeneratorSettings, is_month
+from datagen.settings import COLUMNS, CREATIVE_EXTENSIONS, Drift, GeneratorSettings, is_month
 from datagen.writer import csv_text, ground_truth_text, impression_ids, write_atomically
 
-__all__ = ["COLUMNS", "Drift", "GenerationSummary", "GeneratorSettings", "MonthSummary", "generate"]
+__all__ = ["COLUMNS", "Drift", "GenerationSummary", "GeneratorSettings", "MonthSummary", "creative_name", "generate"]
 
 # Undrifted impressions the intercept is calibrated on: fixed, so it is the same every month.
 REFERENCE_ROWS = 100_000
@@ -105,36 +109,57 @@ def _check_request(months: list[str], settings: GeneratorSettings,
             raise ValueError(f"drift for {month}: base_ctr x ctr_multiplier must stay below 1")
 
 
+def creative_name(ad_id: str, settings: GeneratorSettings) -> str:
+    """An ad's creative path under the output folder, e.g. ``creatives/ad-0001.png``."""
+    return f"creatives/{ad_id}.{CREATIVE_EXTENSIONS[settings.creative_format]}"
+
+
 def _write_creatives(out: Path, catalog: Catalog, launches: list[Launch],
-                     settings: GeneratorSettings) -> tuple[int, int]:
+                     settings: GeneratorSettings, workers: int = 1) -> tuple[int, int]:
     """Writes missing creatives of the evergreen and the launched ads; returns (written, unchanged).
+
+    Creatives are rendered a chunk at a time (those already there twice: checked, then
+    skipped), on `workers` processes when more than one, so memory does not grow with the
+    number of ads; each has its own random stream, so the files are the same either way.
 
     Raises:
         ValueError: a creative already there differs (another seed's dataset), before any write.
     """
     wanted = [
-        (ad_id, catalog.warm[i], catalog.high_contrast[i], catalog.cta[i], np.random.default_rng([settings.seed, 6, i]))
+        (creative_name(ad_id, settings), bool(catalog.warm[i]), bool(catalog.high_contrast[i]),
+         bool(catalog.cta[i]), [settings.seed, 6, i])
         for i, ad_id in enumerate(catalog.values["ad_id"])
     ]
     for ads in launches:
-        wanted += [(ad_id, ads.warm[i], ads.high_contrast[i], ads.cta[i], ads.creative_stream(i, settings.seed))
+        wanted += [(creative_name(ad_id, settings), bool(ads.warm[i]), bool(ads.high_contrast[i]),
+                    bool(ads.cta[i]), ads.creative_key(i, settings.seed))
                    for i, ad_id in enumerate(ads.ad_ids)]
-    rendered = {
-        out / "creatives" / f"{ad_id}.png": render_creative(bool(warm), bool(contrast), bool(cta),
-                                                            settings.creative_size, rng)
-        for ad_id, warm, contrast, cta, rng in wanted
-    }
-    existing = {path for path in rendered if path.exists()}
-    for path in sorted(existing):
-        if path.read_bytes() != rendered[path]:
-            raise ValueError(
-                f"{path} differs from this seed's creative: {out} holds another dataset; "
-                "use an empty folder or the same settings"
-            )
-    for path, data in rendered.items():
-        if path not in existing:
-            write_atomically(path, data)
-    return len(rendered) - len(existing), len(existing)
+    existing = [item for item in wanted if (out / item[0]).exists()]
+    missing = [item for item in wanted if not (out / item[0]).exists()]
+    with contextlib.ExitStack() as stack:
+        pool = stack.enter_context(ProcessPoolExecutor(workers)) if workers > 1 else None
+        for (name, *_), data in zip(existing, _rendered(existing, settings, pool), strict=True):
+            if (out / name).read_bytes() != data:
+                raise ValueError(
+                    f"{out / name} differs from this seed's creative: {out} holds another dataset; "
+                    "use an empty folder or the same settings"
+                )
+        for (name, *_), data in zip(missing, _rendered(missing, settings, pool), strict=True):
+            write_atomically(out / name, data)
+    return len(missing), len(existing)
+
+
+def _rendered(wanted: list[tuple], settings: GeneratorSettings, pool) -> Iterator[bytes]:
+    """Each wanted creative's bytes, in order; on the pool's processes when there is one."""
+    render = functools.partial(_render, settings=settings)
+    return pool.map(render, wanted, chunksize=64) if pool else map(render, wanted)
+
+
+def _render(item: tuple, settings: GeneratorSettings) -> bytes:
+    _, warm, contrast, cta, key = item
+    return render_creative(warm, contrast, cta, settings.creative_size, np.random.default_rng(key),
+                           height=settings.creative_height, texture=settings.creative_texture,
+                           image_format=settings.creative_format, quality=settings.jpeg_quality)
 
 
 def _logits(model: ClickModel, impressions: Impressions) -> np.ndarray:
@@ -207,7 +232,7 @@ def _write_month(out: Path, month: str, settings: GeneratorSettings, catalog: Ca
 
 
 def generate(out_dir: str | Path, months: list[str], settings: GeneratorSettings | None = None,
-             drift: dict[str, Drift] | None = None) -> GenerationSummary:
+             drift: dict[str, Drift] | None = None, workers: int = 1) -> GenerationSummary:
     """Writes impressions, creatives and ground truth for each month under `out_dir`.
 
     Args:
@@ -216,6 +241,7 @@ def generate(out_dir: str | Path, months: list[str], settings: GeneratorSettings
         months: months as YYYY-MM; each gets different rows from the same ads.
         settings: the world's size and seed; defaults to `GeneratorSettings()`.
         drift: per month, how it departs from the others; months not named have no drift.
+        workers: processes rendering creatives (the same files whatever the number).
 
     Returns:
         Per month: rows, realised and configured CTR, best achievable metrics, files.
@@ -231,7 +257,7 @@ def generate(out_dir: str | Path, months: list[str], settings: GeneratorSettings
     catalog = build_catalog(settings)
     model = draw_click_model(settings, catalog)
     launches = {ads.month: ads for month in months for ads in live_launches(settings, catalog, month)}
-    written, unchanged = _write_creatives(out, catalog, list(launches.values()), settings)
+    written, unchanged = _write_creatives(out, catalog, list(launches.values()), settings, workers)
     reference = sample_impressions(catalog, REFERENCE_ROWS, REFERENCE_MONTH,
                                    np.random.default_rng([settings.seed, 7]))
     reference_logits = _logits(model, reference)

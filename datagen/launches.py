@@ -56,8 +56,12 @@ class Launch:
 
     def creative_stream(self, index: int, seed: int) -> np.random.Generator:
         """The stream a launched ad's creative is drawn from."""
+        return np.random.default_rng(self.creative_key(index, seed))
+
+    def creative_key(self, index: int, seed: int) -> list[int]:
+        """The entropy of `creative_stream` (a plain list, so another process can rebuild it)."""
         year, number = (int(part) for part in self.month.split("-"))
-        return np.random.default_rng([seed, CREATIVE_STREAM, year, number, index])
+        return [seed, CREATIVE_STREAM, year, number, index]
 
 
 def months_before(month: str, count: int) -> list[str]:

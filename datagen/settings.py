@@ -31,6 +31,11 @@ COLUMNS = (
     "clicked",
 )
 
+CREATIVE_FORMATS = ("png", "jpeg")
+CREATIVE_TEXTURES = ("flat", "photo")
+# The file extension each creative format is written with.
+CREATIVE_EXTENSIONS = {"png": "png", "jpeg": "jpg"}
+
 SLOT_POSITIONS = ("top_banner", "in_feed", "sidebar", "footer")
 DEVICE_TYPES = ("mobile", "desktop", "tablet")
 AGE_BUCKETS = ("18-24", "25-34", "35-44", "45-54", "55-64", "65+")
@@ -73,7 +78,12 @@ class GeneratorSettings:
         device_types: the user's device.
         age_buckets: the user's age bucket.
         titles_per_ad: title variants per ad (so the title varies within an ad).
-        creative_size: creative width and height in pixels.
+        creative_size: creative width in pixels (and height, unless `creative_height` is set).
+        creative_height: creative height in pixels; 0 makes square creatives.
+        creative_format: "png" (written as creatives/<ad_id>.png) or "jpeg" (<ad_id>.jpg).
+        creative_texture: "flat" (solid fills, as icons) or "photo" (light falloff and grain,
+            as photographed banners).
+        jpeg_quality: the JPEG quality of "jpeg" creatives.
         shard_rows: rows per impressions CSV shard.
         new_ads_per_month: ads each month launches beside the evergreen ones (0: none).
         ad_lifetime_months: months a launched ad runs, its launch month included.
@@ -93,6 +103,10 @@ class GeneratorSettings:
     age_buckets: tuple[str, ...] = AGE_BUCKETS
     titles_per_ad: int = 3
     creative_size: int = 64
+    creative_height: int = 0
+    creative_format: str = "png"
+    creative_texture: str = "flat"
+    jpeg_quality: int = 92
     shard_rows: int = 250_000
     new_ads_per_month: int = 30
     ad_lifetime_months: int = 3
@@ -120,6 +134,16 @@ class GeneratorSettings:
             raise ValueError("GeneratorSettings.n_campaigns must be at least n_advertisers")
         if not 16 <= self.creative_size <= 512:
             raise ValueError("GeneratorSettings.creative_size must be between 16 and 512")
+        if self.creative_height and not 16 <= self.creative_height <= 512:
+            raise ValueError("GeneratorSettings.creative_height must be 0 or between 16 and 512")
+        if self.creative_format not in CREATIVE_FORMATS:
+            raise ValueError(f"GeneratorSettings.creative_format must be one of {', '.join(CREATIVE_FORMATS)}, "
+                             f"got {self.creative_format!r}")
+        if self.creative_texture not in CREATIVE_TEXTURES:
+            raise ValueError(f"GeneratorSettings.creative_texture must be one of "
+                             f"{', '.join(CREATIVE_TEXTURES)}, got {self.creative_texture!r}")
+        if not 1 <= self.jpeg_quality <= 95:
+            raise ValueError("GeneratorSettings.jpeg_quality must be between 1 and 95")
         for name in ("slot_positions", "device_types", "age_buckets"):
             values = getattr(self, name)
             if not values or len(set(values)) != len(values):
