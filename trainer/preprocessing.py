@@ -8,12 +8,14 @@ takes raw features and training and serving cannot drift apart:
 - numeric: a z-score (deep part) and a quantile bucket (wide part);
 - text: lower-cased word tokens, a vocabulary with OOV buckets, padded or cut to
   `text_max_tokens` ids where 0 means "no token";
-- image: the raw PNG/JPEG bytes decoded, resized to `image_size` and kept as a lossless PNG of
-  the resized image (3 channels), once per distinct creative of a batch, in Transform and in
-  every serving signature alike; the model decodes and scales it (`trainer.model.Pixels`),
-  again once per distinct creative of a batch. That PNG is what every transformed example
-  carries and what the trainer reads, decompresses and parses each epoch: ~350 bytes for the
-  demo's creatives instead of the 3,072 of the raw pixels;
+- image: `trainer.images.decode_image` then `encode_pixels`: PNG/JPEG bytes decoded, resized
+  to `image_size` and kept as a lossless PNG of the resized image (3 channels), once per
+  distinct creative of a batch, in Transform and in every serving signature alike. Serving
+  clients send the creative's file; ingested examples already hold that PNG (computed once per
+  creative with the same function), which this maps to itself. The model decodes and scales
+  it (`trainer.model.Pixels`), again once per distinct creative of a batch. That PNG is what
+  every transformed example carries and what the trainer reads each epoch: ~300 bytes for
+  the demo's icons, ~1.5 KB for photo-like banners, at most 3,072 + PNG framing at 32 px;
 - label: kept as int64 under its transformed name; its class counts are stored as a TFT
   vocabulary so training can start from the class prior.
 """
@@ -26,6 +28,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from trainer.features import Feature, FeatureRegistry, Kind, transformed_name
+from trainer.images import decode_image, encode_pixels
 
 NUMERIC_BUCKETS = 10
 LABEL_COUNTS_VOCAB = "label_class_counts"
@@ -104,24 +107,6 @@ def _text(raw, feature: Feature, registry: FeatureRegistry) -> dict:
     padded = tf.RaggedTensor.from_sparse(ids).to_tensor(
         default_value=-1, shape=[None, registry.text_max_tokens])
     return {transformed_name(feature.name): padded + 1}
-
-
-def decode_image(encoded: tf.Tensor, size: int) -> tf.Tensor:
-    """PNG/JPEG bytes, one per row, as ``[batch, size, size, 3]`` uint8 pixels."""
-
-    def decode_one(data: tf.Tensor) -> tf.Tensor:
-        image = tf.io.decode_image(data, channels=3, expand_animations=False)
-        image.set_shape([None, None, 3])
-        resized = tf.image.resize(image, [size, size])
-        return tf.cast(tf.round(tf.clip_by_value(resized, 0, 255)), tf.uint8)
-
-    return tf.map_fn(decode_one, encoded,
-                     fn_output_signature=tf.TensorSpec([size, size, 3], tf.uint8))
-
-
-def encode_pixels(pixels: tf.Tensor) -> tf.Tensor:
-    """``[batch, size, size, 3]`` uint8 pixels as one lossless PNG per row (what `Pixels` decodes)."""
-    return tf.map_fn(tf.io.encode_png, pixels, fn_output_signature=tf.TensorSpec([], tf.string))
 
 
 def _image(raw, feature: Feature, registry: FeatureRegistry) -> dict:

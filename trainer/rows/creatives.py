@@ -1,19 +1,20 @@
 """Creatives: an image feature's path from its source column, inline images, and the check that
-a creative is a decodable PNG or JPEG, once per distinct creative."""
+a creative is a PNG or JPEG the model takes, once per distinct creative (`trainer.images`:
+the same header checks and decoder as ingestion's thumbnails)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-import io
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
+from trainer import images
 from trainer.features import Feature
 from trainer.rows.rejections import MISSING_CREATIVE, UNDECODABLE_IMAGE, Rejected
 from trainer.rows.table import ParsedRow, Table
 
-IMAGE_FORMATS = ("PNG", "JPEG")
+IMAGE_FORMATS = images.IMAGE_FORMATS
 
 
 def creative_paths(source, feature: Feature):
@@ -43,20 +44,9 @@ def inline_image(value) -> bytes | None:
 
 
 def image_problem(data: bytes) -> str | None:
-    """Why `data` is not a decodable PNG or JPEG image, or None when it is."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            if image.format not in IMAGE_FORMATS:
-                return f"{image.format} image, expected PNG or JPEG"
-            # Decode every pixel: a truncated file opens fine but fails here.
-            image.load()
-    except UnidentifiedImageError:
-        return "not a decodable image (not a format Pillow knows)"
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        return f"not a decodable image ({exc})"
-    return None
+    """Why `data` is not a creative the model takes (`trainer.images.image_problem`: not a PNG
+    or JPEG, a GIF, too many pixels, CMYK, alpha, or not decodable), or None when it is."""
+    return images.image_problem(data)
 
 
 def check_creative(name: str, data: bytes | None) -> Rejected | None:

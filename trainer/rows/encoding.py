@@ -11,8 +11,9 @@ from trainer.rows.table import ParsedRow, Table
 def encode(table: Table, *, with_label: bool = True) -> list[bytes]:
     """The serialized tf.Examples of the accepted rows, in order (one batch encoder call).
 
-    Image features hold the creative's file bytes; the label is kept only `with_label`
-    (serving requests leave it out).
+    Image features hold the images attached (`attach_images`): at ingestion each creative's
+    model input (`trainer.images.thumbnails`), in requests the bytes sent. The label is kept
+    only `with_label` (serving requests leave it out).
     """
     import pyarrow as pa
     from tfx_bsl.coders.example_coder import RecordBatchToExamplesEncoder

@@ -1,0 +1,153 @@
+"""A creative's pixels: what may be decoded, and the one function from its bytes to model input.
+
+The model's image input is a function of the creative's content only: `decode_image` (decode,
+resize to ``size`` x ``size``, round to uint8) and then `encode_pixels` (a lossless PNG). The
+serving graph runs it on the bytes a client sends (`trainer.preprocessing`); ingestion runs
+the same function once per distinct creative (`thumbnails`) and stores its result, which the
+graph maps to itself (a PNG already at the size decodes to the same pixels, and resizing to
+the size it has is the identity), so training sees the pixels serving sees.
+
+Before anything is decoded, `header_problem` reads the header only and refuses what would
+mislead the model or exhaust memory: formats other than PNG and JPEG (a GIF included), an image
+of more than `MAX_PIXELS` (a decompression bomb), a CMYK JPEG (whose inks TF reads as RGB) and
+a PNG with an alpha channel (transparent pixels have no colour the model could see).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+from collections.abc import Sequence
+
+IMAGE_FORMATS = ("PNG", "JPEG")
+# The most pixels a creative may have: 4096 x 4096 (a 300x250 banner has 75,000).
+MAX_PIXELS = 4096 * 4096
+# The largest creative file read; larger ones are refused unread past this.
+MAX_BYTES = 16 * 2**20
+# JPEG scales libjpeg decodes at directly (1/1, 1/2, 1/4, 1/8 of each side).
+_JPEG_RATIOS = (1, 2, 4, 8)
+# Modes of a PNG that carries transparency.
+_ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+
+
+def content_digest(data: bytes) -> str:
+    """The SHA-256 of a creative's bytes, in hex: what decides whether two creatives are one."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def header_problem(data: bytes) -> str | None:
+    """Why `data` is not a creative the model takes, from its header alone; None when it may be.
+
+    Decodes no pixel: the size is read before any memory is spent on it.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    if len(data) > MAX_BYTES:
+        return f"more than the {MAX_BYTES:,} bytes a creative may have"
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            kind, mode, (width, height) = image.format, image.mode, image.size
+            transparency = "transparency" in image.info
+    except UnidentifiedImageError:
+        return "not a PNG or JPEG image (not a format Pillow knows)"
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        return f"not a decodable image ({exc})"
+    if kind not in IMAGE_FORMATS:
+        return f"{kind} image, expected PNG or JPEG"
+    if width * height > MAX_PIXELS:
+        return (f"{width}x{height} pixels ({width * height:,}), above the {MAX_PIXELS:,} a creative "
+                "may have (a decompression bomb is refused before it is decoded)")
+    if mode == "CMYK":
+        return "CMYK JPEG: the model reads RGB; save it as an RGB JPEG"
+    if kind == "PNG" and (mode in _ALPHA_MODES or transparency):
+        return "PNG with an alpha channel: transparent pixels have no colour; flatten it onto its background"
+    return None
+
+
+def _decode_one(data, size: int):
+    import tensorflow as tf
+
+    def jpeg():
+        shape = tf.io.extract_jpeg_shape(data)
+        shortest = tf.minimum(shape[0], shape[1])
+        # libjpeg's DCT scaling: the smallest scale that keeps the shorter side at least `size`.
+        branch = tf.add_n([tf.cast(shortest >= ratio * size, tf.int32) for ratio in _JPEG_RATIOS[1:]])
+        return tf.switch_case(branch, [
+            functools.partial(tf.io.decode_jpeg, data, channels=3, ratio=ratio) for ratio in _JPEG_RATIOS
+        ])
+
+    def other():
+        return tf.io.decode_image(data, channels=3, expand_animations=False)
+
+    image = tf.cond(tf.io.is_jpeg(data), jpeg, other)
+    image.set_shape([None, None, 3])
+    resized = tf.image.resize(image, [size, size])
+    return tf.cast(tf.round(tf.clip_by_value(resized, 0, 255)), tf.uint8)
+
+
+def decode_image(encoded, size: int):
+    """PNG/JPEG bytes, one per row (a string tensor), as ``[batch, size, size, 3]`` uint8 pixels.
+
+    Bilinear resizing of the decoded image; a JPEG at least twice `size` on its shorter side is
+    first decoded at 1/2, 1/4 or 1/8 scale by libjpeg itself (3-4x less work for a banner).
+    """
+    import tensorflow as tf
+
+    return tf.map_fn(functools.partial(_decode_one, size=size), encoded,
+                     fn_output_signature=tf.TensorSpec([size, size, 3], tf.uint8))
+
+
+def encode_pixels(pixels):
+    """``[batch, size, size, 3]`` uint8 pixels as one lossless PNG per row (what `Pixels` decodes)."""
+    import tensorflow as tf
+
+    return tf.map_fn(tf.io.encode_png, pixels, fn_output_signature=tf.TensorSpec([], tf.string))
+
+
+@functools.cache
+def _thumbnail_graph(size: int):
+    import tensorflow as tf
+
+    return tf.function(lambda encoded: encode_pixels(decode_image(encoded, size)),
+                       input_signature=[tf.TensorSpec([None], tf.string)])
+
+
+def thumbnails(creatives: Sequence[bytes], size: int) -> list[bytes | str]:
+    """Each creative's model input (`encode_pixels(decode_image(...))`), or why it has none.
+
+    Args:
+        creatives: creative file bytes.
+        size: the model's image size.
+
+    Returns:
+        Per creative, in order: the lossless PNG of its ``size`` x ``size`` pixels, or a str
+        saying why it is refused (`header_problem`, or the decoder's error).
+    """
+    found: list[bytes | str] = [header_problem(data) or b"" for data in creatives]
+    usable = [i for i, item in enumerate(found) if not item]
+    for index, result in zip(usable, _decoded([creatives[i] for i in usable], size), strict=True):
+        found[index] = result
+    return found
+
+
+def _decoded(creatives: list[bytes], size: int) -> list[bytes | str]:
+    """`thumbnails` of creatives that passed the header checks; a batch that fails is halved
+    until the creatives that do not decode are found."""
+    import tensorflow as tf
+
+    if not creatives:
+        return []
+    try:
+        return list(_thumbnail_graph(size)(tf.constant(creatives)).numpy())
+    except tf.errors.InvalidArgumentError as exc:
+        if len(creatives) == 1:
+            return [f"not a decodable image ({exc.message.splitlines()[0].split('}}')[-1].strip()})"]
+    middle = len(creatives) // 2
+    return _decoded(creatives[:middle], size) + _decoded(creatives[middle:], size)
+
+
+def image_problem(data: bytes) -> str | None:
+    """Why `data` is not a creative the model takes (as `thumbnails` decides), or None."""
+    [result] = thumbnails([data], 1)
+    return result if isinstance(result, str) else None
