@@ -326,15 +326,21 @@ def _upload(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _experiment(args: argparse.Namespace, config, session) -> tuple[str, str]:
+    """The experiment of --experiment (else the config's) and its id, created when
+    --create-experiment asks for it."""
+    experiment = args.experiment or config.kubeflow.experiment
+    return experiment, session.experiment_id(experiment, create=args.create_experiment)
+
+
 def _submission(args: argparse.Namespace, config, connection) -> tuple[dict, object, str, str]:
     """What a run and a recurring run both start from: (run parameters, session, experiment
-    name, experiment id), the experiment created when --create-experiment asks for it."""
+    name, experiment id)."""
     from kubeflow.parameters import parameter_values
 
     parameters = parameter_values(config, args.param)
     session = _session(connection)
-    experiment = args.experiment or config.kubeflow.experiment
-    return parameters, session, experiment, session.experiment_id(experiment, create=args.create_experiment)
+    return parameters, session, *_experiment(args, config, session)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -411,10 +417,8 @@ def _schedule_list(args: argparse.Namespace) -> int:
     connection = _connection(args, config)
     with _working(config):
         session = _session(connection)
-        experiment = args.experiment or config.kubeflow.experiment
-        rows = session.schedules(
-            session.experiment_id(experiment, args.create_experiment), args.limit
-        )
+        experiment, experiment_id = _experiment(args, config, session)
+        rows = session.schedules(experiment_id, args.limit)
     if not rows:
         print(f"clickpipe: no recurring runs in experiment {experiment!r}")
     for row in rows:
@@ -427,8 +431,8 @@ def _runs(args: argparse.Namespace) -> int:
     connection = _connection(args, config)
     with _working(config):
         session = _session(connection)
-        experiment = args.experiment or config.kubeflow.experiment
-        rows = session.runs(session.experiment_id(experiment, args.create_experiment), args.limit)
+        experiment, experiment_id = _experiment(args, config, session)
+        rows = session.runs(experiment_id, args.limit)
     if not rows:
         print(f"clickpipe: no runs in experiment {experiment!r}")
     for row in rows:
