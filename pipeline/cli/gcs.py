@@ -19,6 +19,10 @@ def register(commands, group) -> None:
     emulator.add_argument(
         "--root", default=None, help="folder that keeps the buckets across restarts (default: temporary)"
     )
+    emulator.add_argument(
+        "--latency-ms", type=float, default=0.0,
+        help="hold every request this many milliseconds, as real Cloud Storage's round trips take "
+             "(e.g. 30; default 0)")
     emulator.set_defaults(handler=run_emulator)
 
     data = group("data", "Datasets: generate and upload spans of impressions.")
@@ -38,14 +42,18 @@ def run_emulator(args: argparse.Namespace) -> int:
     """Serves until interrupted; prints the STORAGE_EMULATOR_HOST to export."""
     if not 0 <= args.port <= 65535:
         raise UserError(f"--port {args.port} is not a port number")
+    if not 0 <= args.latency_ms <= 60_000:
+        raise UserError(f"--latency-ms must be between 0 and 60000, got {args.latency_ms:g}")
     with _quiet():
         from components.ingest.storage import EMULATOR_ENV
         from pipeline.local.gcs import EmulatorError, emulator
 
         stop = stop_requested()
         try:
-            with emulator(port=args.port, root=args.root) as host:
-                print(f"GCS emulator on {host} ({'buckets in ' + args.root if args.root else 'in a temporary folder'})")
+            with emulator(port=args.port, root=args.root, latency=args.latency_ms / 1000) as host:
+                held = f", {args.latency_ms:g} ms a request" if args.latency_ms else ""
+                print(f"GCS emulator on {host} ({'buckets in ' + args.root if args.root else 'in a temporary folder'}"
+                      f"{held})")
                 print(f"export {EMULATOR_ENV}={host}", flush=True)
                 while not stop.wait(0.5):
                     pass

@@ -25,6 +25,7 @@ from components.ingest.storage import (
     parse_gcs_url,
     retry_policy,
 )
+from pipeline.local.latency import LatencyStats, latency_proxy
 
 LOOPBACK = "127.0.0.1"
 READY_SECONDS = 20.0
@@ -71,7 +72,8 @@ def _log_tail(log_path: Path) -> str:
 
 
 @contextlib.contextmanager
-def emulator(port: int = 0, root: str | None = None) -> Iterator[str]:
+def emulator(port: int = 0, root: str | None = None, latency: float = 0.0,
+             stats: LatencyStats | None = None) -> Iterator[str]:
     """Runs a GCS emulator on 127.0.0.1 for the duration of the block.
 
     Sets STORAGE_EMULATOR_HOST (restored on exit), so google-cloud-storage clients made inside
@@ -80,6 +82,10 @@ def emulator(port: int = 0, root: str | None = None) -> Iterator[str]:
     Args:
         port: the port; 0 picks a free one.
         root: a folder keeping the buckets across restarts; a temporary one when None.
+        latency: seconds every request is held before the emulator answers it, as real Cloud
+            Storage's round trips take tens of milliseconds (`pipeline.local.latency`); the
+            emulator then listens on a free port behind a proxy on `port`.
+        stats: with a latency, filled with the requests the proxy held.
 
     Yields:
         The emulator's host URL, e.g. ``http://127.0.0.1:4443``.
@@ -87,7 +93,10 @@ def emulator(port: int = 0, root: str | None = None) -> Iterator[str]:
     Raises:
         EmulatorError: the server did not start.
     """
-    port = port or _free_port()
+    if latency < 0:
+        raise ValueError(f"latency must be at least 0 seconds, got {latency}")
+    public_port = port
+    port = _free_port() if latency or not port else port
     host = f"http://{LOOPBACK}:{port}"
     with contextlib.ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="clickpipe-gcs-")))
@@ -108,6 +117,8 @@ def emulator(port: int = 0, root: str | None = None) -> Iterator[str]:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         stack.callback(_stop, process)
         _wait_ready(host, process, log_path)
+        if latency:
+            host = stack.enter_context(latency_proxy(host, latency, stats, port=public_port))
         previous = os.environ.get(EMULATOR_ENV)
         os.environ[EMULATOR_ENV] = host
         try:

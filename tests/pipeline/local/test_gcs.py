@@ -123,3 +123,24 @@ def test_cli_emulator_runs_in_the_foreground_until_interrupted(tmp_path):
     assert "GCS emulator stopped" in out
     with pytest.raises(OSError):
         urllib.request.urlopen(f"{host}/storage/v1/b", timeout=2)
+
+
+def test_an_emulator_with_latency_holds_requests_in_parallel_and_fetches_keep_their_order(tmp_path):
+    from components.ingest.creatives import fetch_in_order
+    from components.ingest.storage import GcsStorage
+    from pipeline.local.latency import LatencyStats
+
+    names = [f"creatives/ad_{i:03d}.png" for i in range(60)]
+    for name in names:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(name.encode())
+    stats = LatencyStats()
+    with emulator(latency=0.03, stats=stats):
+        upload_dir(tmp_path, "gs://latency-test/month", workers=4)
+        storage = GcsStorage("gs://latency-test/month")
+        before = stats.requests
+        found = list(fetch_in_order([*names, "creatives/gone.png"], storage.read, workers=12))
+    assert found == [(name, name.encode()) for name in names] + [("creatives/gone.png", None)]
+    # Every read went through the proxy, up to 12 at once and never more.
+    assert stats.requests - before == len(names) + 1
+    assert 1 < stats.most_in_flight <= 12
