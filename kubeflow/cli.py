@@ -412,29 +412,34 @@ def _schedule_toggle(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _schedule_list(args: argparse.Namespace) -> int:
+def _listing(args: argparse.Namespace, what: str, lister, line) -> int:
+    """Prints `line(row)` for each of `what` that `lister(session)(experiment id, --limit)` lists."""
     config = load_config(args.config)
     connection = _connection(args, config)
     with _working(config):
         session = _session(connection)
         experiment, experiment_id = _experiment(args, config, session)
-        rows = session.schedules(experiment_id, args.limit)
+        rows = lister(session)(experiment_id, args.limit)
     if not rows:
-        print(f"clickpipe: no recurring runs in experiment {experiment!r}")
+        print(f"clickpipe: no {what} in experiment {experiment!r}")
     for row in rows:
-        print(f"{row.recurring_run_id}  {row.mode:<8} {row.cron:<16} {row.name}")
+        print(line(row))
     return EXIT_OK
+
+
+def _schedule_list(args: argparse.Namespace) -> int:
+    return _listing(
+        args,
+        "recurring runs",
+        lambda session: session.schedules,
+        lambda row: f"{row.recurring_run_id}  {row.mode:<8} {row.cron:<16} {row.name}",
+    )
 
 
 def _runs(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    connection = _connection(args, config)
-    with _working(config):
-        session = _session(connection)
-        experiment, experiment_id = _experiment(args, config, session)
-        rows = session.runs(experiment_id, args.limit)
-    if not rows:
-        print(f"clickpipe: no runs in experiment {experiment!r}")
-    for row in rows:
-        print(f"{row.run_id}  {row.state:<10} {row.created_at:<26} {row.name}")
-    return EXIT_OK
+    return _listing(
+        args,
+        "runs",
+        lambda session: session.runs,
+        lambda row: f"{row.run_id}  {row.state:<10} {row.created_at:<26} {row.name}",
+    )

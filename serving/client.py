@@ -86,6 +86,50 @@ class _Client:
             )
         return signatures[name]
 
+    def predict(
+        self,
+        model: str,
+        inputs: Mapping,
+        signature_name: str = "",
+        version: int | None = None,
+        label: str | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Predict (over REST in the columnar format); returns every output as a numpy array."""
+        typed = self._typed_inputs(model, inputs, signature_name, version, label)
+        return self._predict(model, typed, signature_name, version, label)
+
+    def classify(
+        self,
+        model: str,
+        examples: Sequence,
+        signature_name: str = "",
+        version: int | None = None,
+        label: str | None = None,
+    ) -> list[list[tuple[str, float]]]:
+        """Classify tf.Examples (protos or serialized): per example, [(label, score), ...]."""
+        return self._classify(model, _examples(examples), signature_name, version, label)
+
+    def regress(
+        self,
+        model: str,
+        examples: Sequence,
+        signature_name: str = "",
+        version: int | None = None,
+        label: str | None = None,
+    ) -> list[float]:
+        """Regress tf.Examples (protos or serialized): one value per example."""
+        return self._regress(model, _examples(examples), signature_name, version, label)
+
+    # Each client sends these its own way; `typed` inputs are cast, `raw` examples serialized.
+    def _predict(self, model, typed, signature_name, version, label) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def _classify(self, model, raw, signature_name, version, label) -> list[list[tuple[str, float]]]:
+        raise NotImplementedError
+
+    def _regress(self, model, raw, signature_name, version, label) -> list[float]:
+        raise NotImplementedError
+
     def _typed_inputs(self, model, inputs, signature_name, version, label) -> dict[str, np.ndarray]:
         signature = self.signature(model, signature_name, version, label)
         return {
@@ -259,18 +303,9 @@ class RestClient(_Client):
 
         return np.asarray(value, dtype=numpy_dtype(info.dtype))
 
-    def predict(
-        self,
-        model: str,
-        inputs: Mapping,
-        signature_name: str = "",
-        version: int | None = None,
-        label: str | None = None,
-    ) -> dict[str, np.ndarray]:
-        """Predict in the columnar format; returns every output as a numpy array."""
+    def _predict(self, model, typed, signature_name, version, label) -> dict[str, np.ndarray]:
         from serving.json_codec import dumps
 
-        typed = self._typed_inputs(model, inputs, signature_name, version, label)
         body = {"inputs": {key: self._to_json(value) for key, value in typed.items()}}
         if signature_name:
             body["signature_name"] = signature_name
@@ -308,37 +343,18 @@ class RestClient(_Client):
             document[name] = values
         return document
 
-    def _examples_call(self, verb: str, model, examples, signature_name, version, label) -> list:
-        body = {"examples": [self._example_json(raw) for raw in _examples(examples)]}
+    def _examples_call(self, verb: str, model, raw, signature_name, version, label) -> list:
+        body = {"examples": [self._example_json(example) for example in raw]}
         if signature_name:
             body["signature_name"] = signature_name
         return self.request("POST", self._path(model, version, label, f":{verb}"), body)["results"]
 
-    def classify(
-        self,
-        model: str,
-        examples: Sequence,
-        signature_name: str = "",
-        version: int | None = None,
-        label: str | None = None,
-    ) -> list[list[tuple[str, float]]]:
-        """Classify tf.Examples (protos or serialized): per example, [(label, score), ...]."""
-        results = self._examples_call("classify", model, examples, signature_name, version, label)
+    def _classify(self, model, raw, signature_name, version, label) -> list[list[tuple[str, float]]]:
+        results = self._examples_call("classify", model, raw, signature_name, version, label)
         return [[(label_, float(score)) for label_, score in row] for row in results]
 
-    def regress(
-        self,
-        model: str,
-        examples: Sequence,
-        signature_name: str = "",
-        version: int | None = None,
-        label: str | None = None,
-    ) -> list[float]:
-        """Regress tf.Examples (protos or serialized): one value per example."""
-        return [
-            float(v)
-            for v in self._examples_call("regress", model, examples, signature_name, version, label)
-        ]
+    def _regress(self, model, raw, signature_name, version, label) -> list[float]:
+        return [float(v) for v in self._examples_call("regress", model, raw, signature_name, version, label)]
 
     def close(self) -> None:
         """Closes this thread's connection."""
@@ -420,69 +436,40 @@ class GrpcClient(_Client):
         response.metadata["signature_def"].Unpack(signature_map)
         return dict(signature_map.signature_def)
 
-    def predict(
-        self,
-        model: str,
-        inputs: Mapping,
-        signature_name: str = "",
-        version: int | None = None,
-        label: str | None = None,
-    ) -> dict[str, np.ndarray]:
-        """Predict; returns every output as a numpy array."""
+    def _predict(self, model, typed, signature_name, version, label) -> dict[str, np.ndarray]:
         from tensorflow_serving.apis import predict_pb2
 
         from serving.protos import array_to_tensor, make_ndarray
 
         request = predict_pb2.PredictRequest()
         self._spec(request.model_spec, model, signature_name, version, label)
-        for key, value in self._typed_inputs(model, inputs, signature_name, version, label).items():
+        for key, value in typed.items():
             request.inputs[key].CopyFrom(array_to_tensor(value))
         response = self.call(self.prediction.Predict, request)
         return {key: make_ndarray(tensor) for key, tensor in response.outputs.items()}
 
-    def _examples_request(self, request, model, examples, signature_name, version, label):
+    def _examples_request(self, request, model, raw, signature_name, version, label):
         self._spec(request.model_spec, model, signature_name, version, label)
-        for raw in _examples(examples):
-            request.input.example_list.examples.add().ParseFromString(raw)
+        for example in raw:
+            request.input.example_list.examples.add().ParseFromString(example)
         return request
 
-    def classify(
-        self,
-        model: str,
-        examples: Sequence,
-        signature_name: str = "",
-        version: int | None = None,
-        label: str | None = None,
-    ) -> list[list[tuple[str, float]]]:
-        """Classify tf.Examples (protos or serialized): per example, [(label, score), ...]."""
+    def _classify(self, model, raw, signature_name, version, label) -> list[list[tuple[str, float]]]:
         from tensorflow_serving.apis import classification_pb2
 
         request = self._examples_request(
-            classification_pb2.ClassificationRequest(),
-            model,
-            examples,
-            signature_name,
-            version,
-            label,
+            classification_pb2.ClassificationRequest(), model, raw, signature_name, version, label
         )
         response = self.call(self.prediction.Classify, request)
         return [
             [(c.label, c.score) for c in row.classes] for row in response.result.classifications
         ]
 
-    def regress(
-        self,
-        model: str,
-        examples: Sequence,
-        signature_name: str = "",
-        version: int | None = None,
-        label: str | None = None,
-    ) -> list[float]:
-        """Regress tf.Examples (protos or serialized): one value per example."""
+    def _regress(self, model, raw, signature_name, version, label) -> list[float]:
         from tensorflow_serving.apis import regression_pb2
 
         request = self._examples_request(
-            regression_pb2.RegressionRequest(), model, examples, signature_name, version, label
+            regression_pb2.RegressionRequest(), model, raw, signature_name, version, label
         )
         response = self.call(self.prediction.Regress, request)
         return [r.value for r in response.result.regressions]
