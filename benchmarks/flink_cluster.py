@@ -5,8 +5,11 @@ Flink comes from PyPI's ``apache-flink-libraries`` (the distribution's ``lib/`` 
 is downloaded, never installed into the project's venv: ``apache-flink`` pins an older Beam) and
 runs on the machine's JDK. Beam reaches Flink only through its job-server jar, fetched by
 version from Maven with Maven's own client. Both are cached under ``~/.cache/clickpipe/flink``.
+The TaskManagers run Python through Beam's EXTERNAL environment: one SDK worker pool from the
+project's venv (``apache_beam.runners.worker.worker_pool_main``) beside them, as a sidecar of
+each TaskManager pod would be on Kubernetes.
 
-    python -m benchmarks.flink_cluster up [--home DIR] [--rest-port 8081]
+    python -m benchmarks.flink_cluster up [--home DIR] [--rest-port 8081] [--worker-pool-port 50000]
     python -m benchmarks.flink_cluster status|down [--home DIR]
     python -m benchmarks.flink_cluster jar      # the Beam job-server jar's path, fetched if needed
 """
@@ -217,10 +220,24 @@ class Cluster:
     rest_port: int
     processes: dict[str, int] = field(default_factory=dict)
 
+    worker_pool_port: int = 0
+
     @property
     def master(self) -> str:
         """What Beam's --flink_master takes."""
         return f"localhost:{self.rest_port}"
+
+    def beam_args(self, job_server_jar: Path | str) -> list[str]:
+        """`pipeline.beam_args` that run Beam stages on this cluster, Python in its worker pool."""
+        return [
+            "--runner=FlinkRunner",
+            f"--flink_master={self.master}",
+            f"--flink_version={FLINK_MINOR}",
+            f"--flink_job_server_jar={job_server_jar}",
+            f"--parallelism={TASKMANAGERS}",
+            "--environment_type=EXTERNAL",
+            f"--environment_config=localhost:{self.worker_pool_port}",
+        ]
 
     def rest(self, path: str):
         with urllib.request.urlopen(f"http://localhost:{self.rest_port}{path}", timeout=10) as answer:
@@ -253,7 +270,8 @@ class Cluster:
         (self.home / "cluster.json").unlink(missing_ok=True)
 
     def save(self) -> None:
-        (self.home / "cluster.json").write_text(json.dumps({"rest_port": self.rest_port, "processes": self.processes}))
+        state = {"rest_port": self.rest_port, "worker_pool_port": self.worker_pool_port, "processes": self.processes}
+        (self.home / "cluster.json").write_text(json.dumps(state))
 
     @classmethod
     def load(cls, home: Path) -> Cluster | None:
@@ -261,7 +279,15 @@ class Cluster:
         if not saved.is_file():
             return None
         state = json.loads(saved.read_text())
-        return cls(home, state["rest_port"], state["processes"])
+        return cls(home, state["rest_port"], state["processes"], state["worker_pool_port"])
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("localhost", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
 
 
 def _alive(pid: int) -> bool:
@@ -309,9 +335,14 @@ appender.main.layout.pattern = %d{yyyy-MM-dd HH:mm:ss,SSS} %-5p %-60c %x - %m%n
 
 
 def start_cluster(
-    home: Path, rest_port: int | None = None, taskmanagers: int = TASKMANAGERS, quiet: bool = True
+    home: Path,
+    rest_port: int | None = None,
+    worker_pool_port: int | None = None,
+    taskmanagers: int = TASKMANAGERS,
+    quiet: bool = True,
 ) -> Cluster:
-    """Installs Flink if needed and starts a JobManager and `taskmanagers` TaskManagers on loopback.
+    """Installs Flink if needed and starts a JobManager, `taskmanagers` TaskManagers and a Beam SDK
+    worker pool (the project's Python) on loopback; free ports where none are given.
 
     Returns once every TaskManager has registered with the JobManager.
 
@@ -334,11 +365,27 @@ def start_cluster(
         name = f"taskmanager-{number}"
         extra = ["-D", f"taskmanager.resource-id={name}"]
         cluster.processes[name] = _launch(flink, conf, logs, name, TASKMANAGER_MAIN, tm_jvm, tm_dynamic + extra)
+    cluster.worker_pool_port = worker_pool_port or free_port()
+    with open(logs / "worker-pool.log", "w") as out:
+        pool = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "apache_beam.runners.worker.worker_pool_main",
+                f"--service_port={cluster.worker_pool_port}",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            # The pool starts each SDK worker as plain `python`: the venv's.
+            env={**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])},
+        )
+    cluster.processes["worker-pool"] = pool.pid
     cluster.save()
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         try:
-            if len(cluster.taskmanagers()) == taskmanagers:
+            if len(cluster.taskmanagers()) == taskmanagers and _listening(cluster.worker_pool_port):
                 return cluster
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
@@ -354,6 +401,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("action", choices=["up", "down", "status", "jar"])
     parser.add_argument("--home", type=Path, default=cache_dir() / "cluster", help="config, logs and pids")
     parser.add_argument("--rest-port", type=int, default=8081, help="the JobManager's REST port (--flink_master)")
+    parser.add_argument(
+        "--worker-pool-port", type=int, default=50000, help="the SDK worker pool (--environment_config)"
+    )
     args = parser.parse_args(argv)
     try:
         if args.action == "jar":
@@ -368,14 +418,23 @@ def main(argv: list[str] | None = None) -> int:
             if not running:
                 print("no cluster started from", args.home)
                 return 1
-            print(json.dumps({"master": running.master, "taskmanagers": len(running.taskmanagers())}))
+            taskmanagers = len(running.taskmanagers())
+            print(
+                json.dumps(
+                    {
+                        "master": running.master,
+                        "taskmanagers": taskmanagers,
+                        "worker_pool": f"localhost:{running.worker_pool_port}",
+                    }
+                )
+            )
             return 0
         if running:
             running.stop()
-        cluster = start_cluster(args.home, args.rest_port, quiet=False)
+        cluster = start_cluster(args.home, args.rest_port, args.worker_pool_port, quiet=False)
         print(
-            f"Flink {FLINK_VERSION}: JobManager at http://{cluster.master}, {TASKMANAGERS} TaskManagers;"
-            f" logs in {args.home / 'log'}"
+            f"Flink {FLINK_VERSION}: JobManager at http://{cluster.master}, {TASKMANAGERS} TaskManagers,"
+            f" SDK worker pool at localhost:{cluster.worker_pool_port}; logs in {args.home / 'log'}"
         )
         return 0
     except (FlinkSetupError, subprocess.CalledProcessError) as error:
