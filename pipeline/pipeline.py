@@ -40,11 +40,13 @@ class CacheKeys:
 
     Attributes:
         span_files: a digest of the span's files (ingestion).
+        creatives: a digest of the stored creatives by name and content (ingestion).
         production: a digest of the model in production (the production-model lookup).
         validation_baseline: the validated statistics the gate compares the span with.
     """
 
     span_files: str = ""
+    creatives: str = ""
     production: str = ""
     validation_baseline: str = ""
 
@@ -74,7 +76,7 @@ class RunTarget:
     cache_keys: CacheKeys = CacheKeys()
 
     @classmethod
-    def local(cls, config: ClickpipeConfig, span: str, span_files: str) -> RunTarget:
+    def local(cls, config: ClickpipeConfig, span: str, span_files: str, creatives: str = "") -> RunTarget:
         """The embedded default: SQLite metadata under the pipeline home."""
         from components import push_records
         from components.validate.store import StatisticsStore
@@ -87,6 +89,7 @@ class RunTarget:
             beam_args=tuple(config.pipeline.beam_args),
             cache_keys=CacheKeys(
                 span_files=span_files,
+                creatives=creatives,
                 production=push_records.fingerprint(config.model_base_path),
                 validation_baseline=store.baseline_key(span),
             ),
@@ -117,6 +120,7 @@ def _ingest(config: ClickpipeConfig, target: RunTarget) -> IngestImpressions:
         max_quarantined_fraction=dataset.max_quarantined_fraction,
         registry=json.dumps(config.registry().to_dict()),
         fingerprint=target.cache_keys.span_files,
+        creatives_fingerprint=target.cache_keys.creatives,
     ).with_id(nodes.INGEST)
 
 

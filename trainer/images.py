@@ -15,6 +15,7 @@ a PNG with an alpha channel (transparent pixels have no colour the model could s
 
 from __future__ import annotations
 
+import atexit
 import functools
 import hashlib
 import io
@@ -109,6 +110,8 @@ def encode_pixels(pixels):
 def _thumbnail_graph(size: int):
     import tensorflow as tf
 
+    # Dropped while TensorFlow is still loaded: a traced function freed at interpreter exit complains.
+    atexit.register(_thumbnail_graph.cache_clear)
     return tf.function(lambda encoded: encode_pixels(decode_image(encoded, size)),
                        input_signature=[tf.TensorSpec([None], tf.string)])
 

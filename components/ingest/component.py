@@ -12,6 +12,9 @@ from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionP
 
 from components.ingest import executor
 
+# Only part of the cache key: a digest of the creatives the image features can name.
+CREATIVES_FINGERPRINT_KEY = "creatives_fingerprint"
+
 
 class QuarantinedRows(artifact.Artifact):
     """Rows that did not become examples, one JSON object per line with file, line and reason."""
@@ -33,6 +36,7 @@ class IngestImpressionsSpec(ComponentSpec):
         executor.REGISTRY_KEY: ExecutionParameter(type=str),
         # Only part of the cache key: a digest of the span's files, set by the local runner.
         executor.FINGERPRINT_KEY: ExecutionParameter(type=str, optional=True),
+        CREATIVES_FINGERPRINT_KEY: ExecutionParameter(type=str, optional=True),
     }
     INPUTS = {}
     OUTPUTS = {
@@ -61,6 +65,7 @@ class IngestImpressions(base_beam_component.BaseBeamComponent):
         max_quarantined_fraction: float,
         registry: str,
         fingerprint: str = "",
+        creatives_fingerprint: str = "",
     ) -> None:
         """Builds the component.
 
@@ -73,6 +78,8 @@ class IngestImpressions(base_beam_component.BaseBeamComponent):
             max_quarantined_fraction: above this share of quarantined rows the run fails.
             registry: ``json.dumps(FeatureRegistry.to_dict())``.
             fingerprint: a digest of the span's files; only a cache key.
+            creatives_fingerprint: a digest of the stored creatives (names and content
+                digests); only a cache key, so a creative replaced under its name is read again.
         """
         spec = IngestImpressionsSpec(
             source=source,
@@ -83,6 +90,7 @@ class IngestImpressions(base_beam_component.BaseBeamComponent):
             max_quarantined_fraction=max_quarantined_fraction,
             registry=registry,
             fingerprint=fingerprint,
+            creatives_fingerprint=creatives_fingerprint,
             examples=Channel(type=standard_artifacts.Examples),
             quarantine=Channel(type=QuarantinedRows),
         )

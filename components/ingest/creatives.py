@@ -1,63 +1,115 @@
-"""Creatives: fetched once per ad, checked once, held in a cache of bounded size."""
+"""Creatives of a run: each distinct one fetched once, in parallel, and turned into model input once.
+
+Rows do not carry a creative's file: they carry its model input, the small lossless PNG that
+`trainer.images.thumbnails` computes with the serving graph's own function, at most
+``image_size`` x ``image_size`` x 3 bytes of pixels whatever the file's size. Fetching is the
+slow part against GCS (tens of ms a request), so `fetch_in_order` keeps a bounded number of
+requests in flight on a thread pool, and yields results in input order, each as it is ready,
+so memory holds at most `workers` files at a time.
+"""
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Callable
+import collections
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from trainer.rows import Rejected, check_creative
+from trainer import images
+from trainer.features import FeatureRegistry, Kind
+from trainer.rows import MISSING_CREATIVE, UNDECODABLE_IMAGE, Rejected
 
-DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
-# Missing creatives hold no bytes; this bounds how many of them (and of all entries) are kept.
-DEFAULT_CACHE_ENTRIES = 100_000
+# Requests in flight per worker: GCS serves many in parallel; a local folder does not mind.
+DEFAULT_FETCH_WORKERS = 32
+# Creatives decoded by one call of the thumbnail graph.
+DECODE_BATCH = 64
 
 
 @dataclass(frozen=True)
 class Creative:
-    """A checked creative: its bytes, or why rows naming it are quarantined."""
+    """A creative as rows carry it: its model input and content digest, or why rows naming it
+    are quarantined."""
 
-    data: bytes | None
+    thumbnail: bytes | None
+    digest: str = ""
     rejected: Rejected | None = None
 
 
-class CreativeCache:
-    """Looks up creatives by object name, fetching and checking each one once.
+def fetch_in_order(names: Iterable[str], fetch: Callable[[str], bytes | None],
+                   workers: int = DEFAULT_FETCH_WORKERS) -> Iterator[tuple[str, bytes | None]]:
+    """Each name with its object's bytes (None when missing), in the order given.
 
-    The cache holds at most `max_bytes` of image bytes and `max_entries` entries (least recently
-    used out first), so a month with many ads, or many missing ones, streams in bounded memory;
-    impressions repeat ads, so most lookups hit.
+    At most `workers` fetches run at once, and no more than `workers` results wait to be taken,
+    so memory holds at most `workers` creatives whatever the number of names.
+
+    Raises:
+        Whatever `fetch` raises (after its own retries), for the first name it failed on.
     """
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch-creative") as pool:
+        pending: collections.deque[tuple[str, Future]] = collections.deque()
+        for name in names:
+            if len(pending) >= workers:
+                done, future = pending.popleft()
+                yield done, future.result()
+            pending.append((name, pool.submit(fetch, name)))
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()
 
-    def __init__(
-        self,
-        fetch: Callable[[str], bytes | None],
-        max_bytes: int = DEFAULT_CACHE_BYTES,
-        max_entries: int = DEFAULT_CACHE_ENTRIES,
-    ):
-        self._fetch = fetch
-        self._max_bytes = max_bytes
-        self._max_entries = max_entries
-        self._held = 0
-        self._entries: OrderedDict[str, Creative] = OrderedDict()
-        self.fetches = 0
 
-    def get(self, name: str) -> Creative:
-        """The checked creative stored under `name` (relative to the source)."""
-        creative = self._entries.get(name)
-        if creative is not None:
-            self._entries.move_to_end(name)
-            return creative
-        creative = self._load(name)
-        self._entries[name] = creative
-        self._held += len(creative.data or b"")
-        while (self._held > self._max_bytes or len(self._entries) > self._max_entries) and len(self._entries) > 1:
-            _, evicted = self._entries.popitem(last=False)
-            self._held -= len(evicted.data or b"")
-        return creative
+def prepare_creatives(names: Iterable[str], fetch: Callable[[str], bytes | None], size: int,
+                      workers: int = DEFAULT_FETCH_WORKERS) -> Iterator[tuple[str, Creative]]:
+    """The creatives named, fetched in parallel and each distinct content decoded once.
 
-    def _load(self, name: str) -> Creative:
-        self.fetches += 1
-        data = self._fetch(name)
-        rejected = check_creative(name, data)
-        return Creative(None, rejected) if rejected else Creative(data)
+    Files are decoded in batches of `DECODE_BATCH` as they arrive, so memory holds at most
+    `workers` files in flight and one batch being decoded, plus the thumbnails.
+
+    Args:
+        names: creative paths relative to the source, each once.
+        fetch: an object's bytes by name, None when it does not exist.
+        size: the model's image size.
+        workers: fetches in flight at most.
+
+    Yields:
+        Per name, in order: its `Creative` (a missing one, or one the model cannot take, with
+        the reason rows naming it are quarantined for).
+    """
+    # Content, not name, decides: equal bytes under two names are decoded once.
+    made: dict[str, bytes | str] = {}
+    batch: list[tuple[str, bytes | None]] = []
+    for item in fetch_in_order(names, fetch, workers):
+        batch.append(item)
+        if len(batch) == DECODE_BATCH:
+            yield from _prepared(batch, made, size)
+            batch = []
+    yield from _prepared(batch, made, size)
+
+
+def _prepared(batch: list[tuple[str, bytes | None]], made: dict[str, bytes | str],
+              size: int) -> Iterator[tuple[str, Creative]]:
+    digests = [None if data is None else images.content_digest(data) for _, data in batch]
+    new = {digest: data for digest, (_, data) in zip(digests, batch, strict=True)
+           if digest is not None and digest not in made}
+    made.update(zip(new, images.thumbnails(list(new.values()), size), strict=True))
+    for (name, _), digest in zip(batch, digests, strict=True):
+        if digest is None:
+            yield name, Creative(None, rejected=Rejected(MISSING_CREATIVE, f"no creative {name}"))
+        elif isinstance(made[digest], str):
+            yield name, Creative(None, digest, Rejected(UNDECODABLE_IMAGE, f"{name}: {made[digest]}"))
+        else:
+            yield name, Creative(made[digest], digest)
+
+
+def stored_creatives_fingerprint(storage, registry: FeatureRegistry) -> str:
+    """A digest of every object under the image features' fixed prefixes (e.g. ``creatives/``):
+    name and content digest (size and generation where the store keeps no digest). Part of the
+    cache key, so a run over the same month after a creative changed reads it again."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    prefixes = sorted({feature.uri_template.split("{")[0] for feature in registry.of_kind(Kind.IMAGE)})
+    for prefix in prefixes:
+        for info in storage.list(prefix):
+            content = info.digest or f"{info.size}:{info.generation}"
+            digest.update(f"{info.name}\t{content}\n".encode())
+    return digest.hexdigest()

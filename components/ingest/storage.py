@@ -23,6 +23,8 @@ from typing import Protocol
 
 EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
 CHUNK_BYTES = 8 * 1024 * 1024
+# Connections a client keeps to the store: more than the creative fetches in flight.
+POOL_CONNECTIONS = 64
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
 
 
@@ -39,12 +41,15 @@ class ObjectInfo:
         size: bytes.
         generation: GCS object generation, or the file's mtime in nanoseconds.
         updated: last modification, seconds since the epoch.
+        digest: a digest of the content the store keeps (GCS: the MD5, else the CRC32C, base64);
+            "" for local files, whose size and mtime stand in for it.
     """
 
     name: str
     size: int
     generation: int
     updated: float
+    digest: str = ""
 
 
 class Storage(Protocol):
@@ -58,8 +63,8 @@ class Storage(Protocol):
     def read_chunks(self, info: ObjectInfo, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
         """The object's bytes in chunks, pinned to the listed generation."""
 
-    def read(self, name: str) -> bytes | None:
-        """A whole (small) object, or None when it does not exist."""
+    def read(self, name: str, limit: int | None = None) -> bytes | None:
+        """A whole (small) object, or its first `limit` bytes; None when it does not exist."""
 
 
 def parse_gcs_url(url: str) -> tuple[str, str]:
@@ -91,6 +96,7 @@ def gcs_client():
         StorageError: the emulator does not answer, or no application default credentials.
     """
     import google.auth.exceptions
+    import requests.adapters
     from google.cloud import storage
 
     emulator = os.environ.get(EMULATOR_ENV)
@@ -98,12 +104,17 @@ def gcs_client():
         check_emulator(emulator)
     try:
         # With STORAGE_EMULATOR_HOST set the client uses anonymous credentials itself.
-        return storage.Client()
+        client = storage.Client()
     except google.auth.exceptions.DefaultCredentialsError:
         raise StorageError(
             "no Google Cloud credentials: run `gcloud auth application-default login` "
             f"(or set {EMULATOR_ENV} to use a storage emulator)"
         ) from None
+    # Parallel creative fetches share the client: keep a connection per thread, not requests' 10.
+    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=POOL_CONNECTIONS)
+    for scheme in ("https://", "http://"):
+        client._http.mount(scheme, adapter)  # noqa: SLF001 - the client offers no public hook
+    return client
 
 
 def check_emulator(host: str) -> None:
@@ -142,6 +153,7 @@ class GcsStorage:
                     size=blob.size or 0,
                     generation=blob.generation or 0,
                     updated=blob.updated.timestamp() if blob.updated else 0.0,
+                    digest=blob.md5_hash or blob.crc32c or "",
                 )
         except exceptions.NotFound:
             raise StorageError(
@@ -168,13 +180,19 @@ class GcsStorage:
             start += len(chunk)
             yield chunk
 
-    def read(self, name: str) -> bytes | None:
+    def read(self, name: str, limit: int | None = None) -> bytes | None:
         from google.api_core import exceptions
 
+        blob = self._bucket.blob(self._prefix + name)
         try:
-            return self._bucket.blob(self._prefix + name).download_as_bytes(retry=self._retry)
+            if limit is None:
+                return blob.download_as_bytes(retry=self._retry)
+            return blob.download_as_bytes(start=0, end=limit - 1, retry=self._retry)
         except exceptions.NotFound:
             return None
+        except exceptions.RequestRangeNotSatisfiable:
+            # A range request on an empty object.
+            return b""
         except exceptions.Forbidden:
             raise StorageError(f"no permission to read {self.uri}/{name}") from None
 
@@ -208,12 +226,13 @@ class LocalStorage:
             while chunk := stream.read(chunk_bytes):
                 yield chunk
 
-    def read(self, name: str) -> bytes | None:
+    def read(self, name: str, limit: int | None = None) -> bytes | None:
         path = (self.root / name).resolve()
         # A name that climbs out of the source (e.g. "../x") names no creative.
         if not path.is_relative_to(self.root) or not path.is_file():
             return None
-        return path.read_bytes()
+        with open(path, "rb") as stream:
+            return stream.read(-1 if limit is None else limit)
 
 
 def open_storage(source: str) -> Storage:

@@ -3,6 +3,11 @@
 One element per file: a worker streams the file in chunks, so memory does not grow with the
 span. Every row read is counted and ends in exactly one of the three outputs; with a span
 column, the rows of other months than the window's are counted apart (they are other spans).
+
+Creatives are read once per run, not once per file or worker: a first pass over the files
+collects the creative paths their rows name, Beam makes them distinct across the whole run,
+batches of them are fetched in parallel and turned into model input (`PrepareCreatives`), and
+that small map of path to thumbnail is the side input rows are encoded with.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
 
 from components.ingest.attempts import Attempt, drop_attempts
-from components.ingest.creatives import CreativeCache
+from components.ingest.creatives import DEFAULT_FETCH_WORKERS, Creative, prepare_creatives
 from components.ingest.storage import ObjectInfo, open_storage
 from trainer import rows
 from trainer.features import FeatureRegistry
@@ -27,16 +32,20 @@ EXAMPLES_FILE = "data_tfrecord"
 QUARANTINE_FILE = "quarantined_rows"
 # Rows parsed, checked and encoded together.
 BATCH_ROWS = 8192
+# Distinct creatives fetched and decoded together: enough to keep the fetch pool busy.
+CREATIVE_BATCH = 256
 
 
 @dataclass
 class IngestCounts:
-    """How many rows were read, written per split, and quarantined per reason."""
+    """How many rows were read, written per split, and quarantined per reason; how many distinct
+    creatives were fetched."""
 
     read: int = 0
     written: dict[str, int] = field(default_factory=dict)
     quarantined: dict[str, int] = field(default_factory=dict)
     other_months: int = 0
+    creatives: int = 0
 
     @property
     def rows_written(self) -> int:
@@ -67,6 +76,7 @@ class IngestCounts:
             written={split: values.get(f"rows_written_{split}", 0) for split in rows.SPLITS},
             quarantined={r: values.get(f"rows_quarantined_{r}", 0) for r in rows.REASONS},
             other_months=values.get("rows_other_months", 0),
+            creatives=values.get("creatives_fetched", 0),
         )
 
 
@@ -103,22 +113,18 @@ class IngestFile(beam.DoFn):
         # Clients are not picklable: each worker opens its own.
         self._storage = open_storage(self._source)
         self._registry = FeatureRegistry.from_dict(self._registry_dict)
-        self._creatives = CreativeCache(self._storage.read)
 
-    def process(self, element: tuple[int, ObjectInfo]):
+    def process(self, element: tuple[int, ObjectInfo], creatives: dict[str, Creative]):
         import tensorflow as tf
 
         index, info = element
+        self._prepared = creatives
         # Level 1: gzip's fastest; the examples are read a few times and stay small either way.
         gzip_fast = tf.io.TFRecordOptions(compression_type="GZIP", compression_level=1)
-        reader = rows.Records(self._storage.read_chunks(info))
-        records = iter(reader)
-        _, header_line = next(records, (0, None))
-        if header_line is None:
+        opened = open_records(self._storage, info, self._registry, self._months)
+        if opened is None:
             return
-        header = rows.parse_header(header_line, self._registry, info.name)
-        parser = rows.RowParser(self._registry, header, months=self._months)
-        reader.width = parser.width
+        parser, records = opened
         suffix = f"{index:05d}-of-{self._files:05d}"
         attempt = Attempt()
         writers = {
@@ -159,9 +165,84 @@ class IngestFile(beam.DoFn):
             self._written[split].inc(splits.count(split))
 
     def _creative(self, name: str) -> bytes | rows.Rejected:
-        # The cache fetches and checks each creative once per worker.
-        creative = self._creatives.get(name)
-        return creative.rejected or creative.data
+        # Prepared once per run by PrepareCreatives: the thumbnail, or why it has none.
+        creative = self._prepared[name]
+        return creative.rejected or creative.thumbnail
+
+
+def open_records(storage, info: ObjectInfo, registry: FeatureRegistry, months: tuple[str, ...] | None):
+    """A file's row parser and its numbered records after the header; None for an empty file."""
+    reader = rows.Records(storage.read_chunks(info))
+    records = iter(reader)
+    _, header_line = next(records, (0, None))
+    if header_line is None:
+        return None
+    parser = rows.RowParser(registry, rows.parse_header(header_line, registry, info.name), months=months)
+    reader.width = parser.width
+    return parser, records
+
+
+class CreativeNames(beam.DoFn):
+    """The distinct creative paths the rows of one impressions file name (a first, light pass:
+    rows are parsed, nothing is written)."""
+
+    def __init__(self, source: str, registry: dict, months: tuple[str, ...] | None = None) -> None:
+        self._source = source
+        self._registry_dict = registry
+        self._months = months
+
+    def setup(self) -> None:
+        self._storage = open_storage(self._source)
+        self._registry = FeatureRegistry.from_dict(self._registry_dict)
+
+    def process(self, element: tuple[int, ObjectInfo]):
+        import pyarrow.compute as pc
+
+        opened = open_records(self._storage, element[1], self._registry, self._months)
+        if opened is None:
+            return
+        parser, records = opened
+        names: set[str] = set()
+        batch: list[bytes] = []
+        for _, line in records:
+            if line.strip():
+                batch.append(line)
+            if len(batch) == BATCH_ROWS:
+                names.update(_named(parser.parse_records(batch), pc))
+                batch = []
+        if batch:
+            names.update(_named(parser.parse_records(batch), pc))
+        yield from sorted(names)
+
+
+def _named(table: rows.Table, pc) -> set[str]:
+    return {name for paths in table.creatives.values() for name in pc.unique(paths).to_pylist()}
+
+
+class PrepareCreatives(beam.DoFn):
+    """A batch of distinct creative paths to (path, `Creative`): fetched in parallel with at most
+    `workers` requests in flight, each distinct content decoded once. No side effects, so a
+    retried bundle gives the same output."""
+
+    def __init__(self, source: str, size: int, workers: int = DEFAULT_FETCH_WORKERS) -> None:
+        self._source = source
+        self._size = size
+        self._workers = workers
+        self._fetched = Metrics.counter(METRICS_NAMESPACE, "creatives_fetched")
+
+    def setup(self) -> None:
+        from trainer.images import MAX_BYTES
+
+        self._storage = open_storage(self._source)
+        # One byte past the limit is enough to know a creative is too large.
+        self._limit = MAX_BYTES + 1
+
+    def process(self, names: list[str]):
+        self._fetched.inc(len(names))
+        yield from prepare_creatives(names, self._fetch, self._size, self._workers)
+
+    def _fetch(self, name: str) -> bytes | None:
+        return self._storage.read(name, limit=self._limit)
 
 
 def build_ingest(
@@ -173,6 +254,7 @@ def build_ingest(
     examples_uri: str,
     quarantine_uri: str,
     months: tuple[str, ...] | None = None,
+    fetch_workers: int = DEFAULT_FETCH_WORKERS,
 ) -> None:
     """Adds ingestion to `pipeline`: the files in, gzipped TFRecords and quarantine JSONL out.
 
@@ -180,6 +262,7 @@ def build_ingest(
     ``Split-<split>/data_tfrecord-<file>-of-<files>.gz`` and its quarantined rows beside, so no
     row crosses Beam one by one; once all are in, what killed attempts left is removed.
     `months`: with the registry's span column, the months to keep.
+    The distinct creatives of all files are prepared once, `fetch_workers` fetches at a time.
     """
     import tensorflow as tf
 
@@ -189,13 +272,17 @@ def build_ingest(
     ingest_file = IngestFile(
         source, registry.to_dict(), eval_percent, examples_uri, quarantine_uri, len(files), months
     )
-    ingested = (
-        pipeline
-        | "ListFiles" >> beam.Create(list(enumerate(files)))
-        # Spread files over workers before the per-row work.
-        | "SpreadFiles" >> beam.Reshuffle()
-        | "IngestFiles" >> beam.ParDo(ingest_file)
+    # Spread files over workers before the per-row work.
+    spread = pipeline | "ListFiles" >> beam.Create(list(enumerate(files))) | "SpreadFiles" >> beam.Reshuffle()
+    creatives = (
+        spread
+        | "CreativeNames" >> beam.ParDo(CreativeNames(source, registry.to_dict(), months))
+        # Once per run, however many files, impressions or workers name a creative.
+        | "DistinctCreatives" >> beam.Distinct()
+        | "BatchCreatives" >> beam.BatchElements(min_batch_size=CREATIVE_BATCH, max_batch_size=CREATIVE_BATCH)
+        | "PrepareCreatives" >> beam.ParDo(PrepareCreatives(source, registry.image_size, fetch_workers))
     )
+    ingested = spread | "IngestFiles" >> beam.ParDo(ingest_file, creatives=beam.pvalue.AsDict(creatives))
     # After the last file: the folders of attempts that died (see Attempt).
     _ = (
         ingested

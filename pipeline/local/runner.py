@@ -325,6 +325,7 @@ def run_local(
 def _run_locked(
     config: ClickpipeConfig, on_event: Callable[[NodeProgress], None] | None, statistics_only: bool
 ) -> RunOutcome:
+    from components.ingest.creatives import stored_creatives_fingerprint
     from components.ingest.span_selection import SpanError, resolve_spans
     from components.ingest.storage import StorageError, open_storage
     from pipeline.local import preflight
@@ -356,7 +357,8 @@ def _run_locked(
 
         from pipeline.pipeline import RunTarget, create_pipeline, create_statistics_pipeline
 
-        target = RunTarget.local(config, span=span, span_files=selection.fingerprint)
+        target = RunTarget.local(config, span=span, span_files=selection.fingerprint,
+                                 creatives=stored_creatives_fingerprint(storage, config.registry()))
         pipeline = (create_statistics_pipeline if statistics_only else create_pipeline)(config, target)
         printer = ProgressPrinter(terminal) if on_event is None else None
         handler = ProgressHandler(printer or _to_terminal(terminal, on_event))

@@ -1,9 +1,11 @@
 """The same raw rows through ingestion, `clickpipe predict` and the REST and gRPC request path.
 
-Each row goes through the real ingestion DoFn (as Beam runs it per file) and through the real
+Each row goes through the real ingestion DoFns (as Beam runs them per file) and through the real
 `clickpipe predict` command against our server hosting an echo model, whose answer is the
 serialized tf.Example it was sent. Either both paths produce the same example (serving requests
-carry no label) or both reject the row for the same reason with the same words.
+carry no label, and the creative's file where ingestion stores its model input) or both reject
+the row for the same reason with the same words. Then a trained model scores a batch of rows
+with banners and icons through `clickpipe predict` exactly as it scores the ingested examples.
 """
 
 from __future__ import annotations
@@ -13,12 +15,16 @@ import json
 
 import pytest
 
+from tests.bad_creatives import bad_creatives, banner
 from tests.components.ingest import dataset as ds
+from trainer import images
+from trainer.features import Kind
 
 pytestmark = pytest.mark.integration
 
 MONTH = "2026-10"
 MODEL = "echo"
+IMAGE = ds.registry().of_kind(Kind.IMAGE)[0].name
 # name -> column values replacing those of a valid row.
 ROWS = {
     "valid": {},
@@ -36,6 +42,8 @@ ROWS = {
     "blank example id": {"impression_id": "  "},
     "missing creative": {"ad_id": "ad_missing"},
     "undecodable creative": {"ad_id": "ad_broken"},
+    **{f"{name} creative": {"ad_id": f"ad_{name}"} for name in bad_creatives()},
+    "banner creative": {"ad_id": "ad_banner"},
 }
 
 
@@ -44,9 +52,33 @@ def source(tmp_path_factory):
     root = tmp_path_factory.mktemp("rows")
     ds.write_creatives(root, ["ad_1"])
     (root / "creatives" / "ad_broken.png").write_bytes(ds.png()[:30])
+    for name, (data, _) in bad_creatives().items():
+        (root / "creatives" / f"ad_{name}.png").write_bytes(data)
+    (root / "creatives" / "ad_banner.png").write_bytes(banner())
     lines = [ds.csv_line({**ds.row(f"imp-{i}"), **values}) for i, values in enumerate(ROWS.values())]
     ds.write_span(root, MONTH, lines)
     return root, lines
+
+
+def ingest_span(root, out, month: str = MONTH) -> None:
+    """The span's one file through ingestion's DoFns, as Beam runs them: its creatives named,
+    prepared once, then its rows encoded with them."""
+    from components.ingest.storage import open_storage
+    from components.ingest.transforms import CreativeNames, IngestFile, PrepareCreatives
+
+    for split in ("train", "eval"):
+        (out / "examples" / f"Split-{split}").mkdir(parents=True)
+    (out / "quarantine").mkdir()
+    registry = ds.registry()
+    [info] = list(open_storage(str(root)).list(f"impressions/{month}/"))
+    names = CreativeNames(str(root), registry.to_dict())
+    names.setup()
+    prepare = PrepareCreatives(str(root), registry.image_size)
+    prepare.setup()
+    creatives = dict(prepare.process(list(names.process((0, info)))))
+    ingest = IngestFile(str(root), registry.to_dict(), 20, str(out / "examples"), str(out / "quarantine"), files=1)
+    ingest.setup()
+    list(ingest.process((0, info), creatives) or [])
 
 
 @pytest.fixture(scope="module")
@@ -54,19 +86,10 @@ def ingested(source, tmp_path_factory):
     """Per row, in file order: ("example", bytes) or ("rejected", reason, detail)."""
     import tensorflow as tf
 
-    from components.ingest.storage import open_storage
-    from components.ingest.transforms import IngestFile
-
     root, _ = source
     out = tmp_path_factory.mktemp("ingested")
-    for split in ("train", "eval"):
-        (out / "examples" / f"Split-{split}").mkdir(parents=True)
-    (out / "quarantine").mkdir()
     registry = ds.registry()
-    [info] = list(open_storage(str(root)).list(f"impressions/{MONTH}/"))
-    ingest = IngestFile(str(root), registry.to_dict(), 20, str(out / "examples"), str(out / "quarantine"), files=1)
-    ingest.setup()
-    list(ingest.process((0, info)) or [])
+    ingest_span(root, out)
     examples = {}
     for path in sorted((out / "examples").glob("Split-*/*.gz")):
         for record in tf.data.TFRecordDataset(str(path), compression_type="GZIP"):
@@ -114,17 +137,23 @@ def _predict(capsys, config_path, endpoint: list[str], line: str):
     return ("example", base64.b64decode(value["b64"]))
 
 
-def _without_label(serialized: bytes) -> bytes:
+def _without(serialized: bytes, *names: str):
     from tensorflow.core.example import example_pb2
 
     example = example_pb2.Example.FromString(serialized)
-    del example.features.feature[ds.registry().label]
+    for name in names:
+        del example.features.feature[name]
     return example
+
+
+def _image(serialized: bytes) -> bytes:
+    from tensorflow.core.example import example_pb2
+
+    return example_pb2.Example.FromString(serialized).features.feature[IMAGE].bytes_list.value[0]
 
 
 @pytest.mark.parametrize("transport", ["rest", "grpc"])
 def test_ingestion_and_serving_agree_on_every_row(source, ingested, echo_server, tmp_path, capsys, transport):
-    from tensorflow.core.example import example_pb2
 
     root, lines = source
     config_path = tmp_path / "clickpipe.toml"
@@ -138,7 +167,10 @@ def test_ingestion_and_serving_agree_on_every_row(source, ingested, echo_server,
         served = _predict(capsys, config_path, endpoint, line)
         if trained[0] == "example":
             assert served[0] == "example", (name, served)
-            assert example_pb2.Example.FromString(served[1]) == _without_label(trained[1]), name
+            assert _without(served[1], IMAGE) == _without(trained[1], ds.registry().label, IMAGE), name
+            # Serving sends the creative's file; ingestion stored its model input, made from that file.
+            [thumbnail] = images.thumbnails([_image(served[1])], ds.registry().image_size)
+            assert _image(trained[1]) == thumbnail, name
         else:
             _, reason, detail = trained
             assert served == ("error", f"clickpipe: the impression is not valid model input ({reason}): {detail}"), name
@@ -165,6 +197,8 @@ def test_the_awkward_rows_are_decided_as_the_contract_says(ingested):
         "blank example id": "bad_value_type",
         "missing creative": "missing_creative",
         "undecodable creative": "undecodable_image",
+        **{f"{name} creative": "undecodable_image" for name in bad_creatives()},
+        "banner creative": "example",
     }
 
 
@@ -173,3 +207,49 @@ def _default_config_reading(root) -> str:
 
     text = resources.files("pipeline").joinpath("default.toml").read_text()
     return text.replace('source = "demo-data"', f'source = "{root}"')
+
+
+@pytest.fixture(scope="module")
+def model_server(exported_dir, tmp_path_factory):
+    """Our server hosting the session's trained model (`tests/trainer/conftest.py`)."""
+    import shutil
+
+    from serving.server import ModelServer, ServerOptions
+
+    base = tmp_path_factory.mktemp("clicks") / "clicks"
+    shutil.copytree(exported_dir, base / "1")
+    options = ServerOptions(file_system_poll_wait_seconds=0)
+    with ModelServer(str(base), "clicks", rest_port=0, grpc_port=0, options=options) as server:
+        yield server
+
+
+@pytest.mark.parametrize("transport", ["rest", "grpc"])
+def test_a_batch_of_rows_scores_the_same_through_predict_as_through_the_training_data(
+        source, ingested, exported_dir, model_server, tmp_path, capsys, transport):
+    import tensorflow as tf
+
+    from pipeline.cli import main
+
+    root, lines = source
+    config_path = tmp_path / "clickpipe.toml"
+    config_path.write_text(_default_config_reading(root))
+    endpoint = (["--rest-url", model_server.rest_url] if transport == "rest"
+                else ["--grpc-target", model_server.grpc_target])
+    registry = ds.registry()
+    serving_default = tf.saved_model.load(str(exported_dir)).signatures["serving_default"]
+    scored = {}
+    for name, line, trained in zip(ROWS, lines, ingested, strict=True):
+        if trained[0] != "example":
+            continue
+        # The training data path: the ingested example (thumbnail inside) through the model's graph.
+        from_training = serving_default(examples=tf.constant([trained[1]]))[registry.prediction].numpy()[0, 0]
+        code = main(["predict", "--config", str(config_path), *endpoint, "--model-name", "clicks",
+                     "--csv-row", line])
+        out, err = capsys.readouterr()
+        assert code == 0, (name, err)
+        [[from_serving]] = json.loads(out)["outputs"][registry.prediction]
+        scored[name] = (float(from_training), from_serving)
+    assert {"valid", "banner creative", "unicode text"} <= set(scored)
+    assert all(training == serving for training, serving in scored.values()), scored
+    # The rows differ, so equal scores are not one constant answer.
+    assert len({training for training, _ in scored.values()}) > 1

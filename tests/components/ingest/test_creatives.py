@@ -1,70 +1,120 @@
-"""Unit tests of creative checks and the bounded creative cache."""
+"""Creatives of a run: parallel fetches in order and in bounds, each distinct content decoded once."""
 
-import io
+from __future__ import annotations
 
-from PIL import Image
+import random
+import threading
+import time
 
-from components.ingest.creatives import CreativeCache
+import pytest
+
+from components.ingest import creatives as module
+from components.ingest.creatives import fetch_in_order, prepare_creatives, stored_creatives_fingerprint
+from components.ingest.storage import LocalStorage
+from tests.bad_creatives import bad_creatives
 from tests.components.ingest import dataset as ds
-from trainer import rows
-from trainer.rows import image_problem
+from trainer import images, rows
+
+pytestmark = pytest.mark.unit
 
 
-def encoded(format_name: str) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (6, 6), (10, 20, 30)).save(buffer, format=format_name)
-    return buffer.getvalue()
+class Recorder:
+    """A fetch that sleeps a little, and records how many calls overlap and how many results wait."""
+
+    def __init__(self, store: dict[str, bytes]):
+        self.store = store
+        self.lock = threading.Lock()
+        self.running = self.most_running = 0
+        self.started = self.taken = self.most_waiting = 0
+        self.calls: list[str] = []
+
+    def fetch(self, name: str) -> bytes | None:
+        with self.lock:
+            self.calls.append(name)
+            self.started += 1
+            self.running += 1
+            self.most_running = max(self.most_running, self.running)
+            self.most_waiting = max(self.most_waiting, self.started - self.taken)
+        time.sleep(random.uniform(0.0, 0.004))
+        with self.lock:
+            self.running -= 1
+        return self.store.get(name)
 
 
-def test_png_and_jpeg_decode():
-    assert image_problem(encoded("PNG")) is None
-    assert image_problem(encoded("JPEG")) is None
+def test_fetches_overlap_up_to_the_bound_and_results_keep_the_order_given():
+    names = [f"creatives/{i}.png" for i in range(300)]
+    recorder = Recorder({name: name.encode() for name in names})
+    found = []
+    for name, data in fetch_in_order(names, recorder.fetch, workers=8):
+        recorder.taken += 1
+        found.append((name, data))
+    assert found == [(name, name.encode()) for name in names]
+    assert sorted(recorder.calls) == sorted(names)
+    # Parallel, never past the bound, and never more than the bound fetched ahead of the reader.
+    assert 1 < recorder.most_running <= 8
+    assert recorder.most_waiting <= 8 + 1
 
 
-def test_other_formats_truncated_files_and_garbage_are_problems():
-    assert "GIF image, expected PNG or JPEG" in image_problem(encoded("GIF"))
-    png = encoded("PNG")
-    assert "not a decodable image" in image_problem(png[: len(png) // 2])
-    assert "not a decodable image" in image_problem(b"hello")
-    assert "not a decodable image" in image_problem(b"")
-
-
-def test_cache_fetches_each_creative_once_and_remembers_verdicts():
-    store = {"good.png": ds.png(), "bad.png": b"nope"}
-    calls = []
-
+def test_a_failing_fetch_stops_the_run_with_its_error():
     def fetch(name):
-        calls.append(name)
-        return store.get(name)
+        if name == "b":
+            raise RuntimeError("storage said no")
+        return b"x"
 
-    cache = CreativeCache(fetch)
-    for _ in range(3):
-        assert cache.get("good.png").data == store["good.png"]
-        assert cache.get("bad.png").rejected.reason == rows.UNDECODABLE_IMAGE
-        assert cache.get("gone.png").rejected == rows.Rejected(rows.MISSING_CREATIVE, "no creative gone.png")
-    assert calls == ["good.png", "bad.png", "gone.png"]
+    with pytest.raises(RuntimeError, match="storage said no"):
+        list(fetch_in_order(["a", "b", "c"], fetch, workers=2))
 
 
-def test_cache_evicts_least_recently_used_past_its_byte_budget():
-    images = {f"{i}.png": ds.png(shade=i) for i in range(4)}
-    size = max(len(data) for data in images.values())
-    calls = []
+def test_each_name_is_fetched_once_and_each_distinct_content_decoded_once(monkeypatch):
+    decoded = []
+    real = images.thumbnails
 
-    def fetch(name):
-        calls.append(name)
-        return images[name]
+    def counting(creatives, size):
+        decoded.extend(creatives)
+        return real(creatives, size)
 
-    cache = CreativeCache(fetch, max_bytes=2 * size)
-    for name in ["0.png", "1.png", "0.png", "2.png", "0.png", "1.png"]:
-        assert cache.get(name).data == images[name]
-    # "1.png" was least recently used when "2.png" came in, so it is fetched again.
-    assert calls == ["0.png", "1.png", "2.png", "1.png"]
+    monkeypatch.setattr(images, "thumbnails", counting)
+    store = {"a.png": ds.png(shade=10), "same-as-a.png": ds.png(shade=10), "b.png": ds.png(shade=200),
+             "broken.png": ds.png()[:20]}
+    recorder = Recorder(store)
+    names = [*store, "gone.png"]
+    prepared = dict(prepare_creatives(names, recorder.fetch, size=8, workers=4))
+    assert sorted(recorder.calls) == sorted(names)
+    assert len(decoded) == 3 and store["a.png"] in decoded
+    assert prepared["a.png"].thumbnail == prepared["same-as-a.png"].thumbnail
+    assert prepared["a.png"].digest == prepared["same-as-a.png"].digest != prepared["b.png"].digest
+    assert prepared["broken.png"].rejected.reason == rows.UNDECODABLE_IMAGE
+    assert prepared["gone.png"].rejected == rows.Rejected(rows.MISSING_CREATIVE, "no creative gone.png")
 
 
-def test_missing_creatives_do_not_grow_the_cache_without_bound():
-    cache = CreativeCache(lambda name: None, max_entries=100)
+def test_creatives_are_decoded_in_bounded_batches(monkeypatch):
+    batches = []
+    real = images.thumbnails
+    monkeypatch.setattr(module, "DECODE_BATCH", 5)
 
-    for i in range(1_000):
-        assert cache.get(f"creatives/ad_{i}.png").rejected.reason == rows.MISSING_CREATIVE
+    def counting(creatives, size):
+        batches.append(len(creatives))
+        return real(creatives, size)
 
-    assert len(cache._entries) == 100  # noqa: SLF001 - the bound is the behaviour under test
+    monkeypatch.setattr(images, "thumbnails", counting)
+    store = {f"{i}.png": ds.png(shade=i) for i in range(12)}
+    assert len(list(prepare_creatives(list(store), store.get, size=4, workers=3))) == 12
+    assert batches == [5, 5, 2]
+
+
+@pytest.mark.parametrize("name", sorted(bad_creatives()))
+def test_each_bad_creative_gets_its_reason(name):
+    data, phrase = bad_creatives()[name]
+    [(_, creative)] = prepare_creatives(["c.jpg"], {"c.jpg": data}.get, size=32)
+    assert creative.thumbnail is None
+    assert creative.rejected.reason == rows.UNDECODABLE_IMAGE and phrase in creative.rejected.detail
+
+
+def test_the_stored_creatives_fingerprint_follows_content_not_names(tmp_path):
+    ds.write_creatives(tmp_path, ["ad_0", "ad_1"])
+    storage, registry = LocalStorage(str(tmp_path)), ds.registry()
+    before = stored_creatives_fingerprint(storage, registry)
+    assert stored_creatives_fingerprint(storage, registry) == before
+    path = tmp_path / "creatives" / "ad_1.png"
+    path.write_bytes(ds.png(shade=77))
+    assert stored_creatives_fingerprint(storage, registry) != before

@@ -9,9 +9,10 @@ import pytest
 import tensorflow as tf
 
 from components.ingest.executor import IngestError, IngestSettings, ingest
+from tests.bad_creatives import bad_creatives
 from tests.components.ingest import dataset as ds
 from tests.components.ingest.fault_proxy import RESET, STATUS_429, STATUS_503, FaultPlan, fault_proxy
-from trainer import rows
+from trainer import images, rows
 from trainer.rows import HeaderError
 
 pytestmark = pytest.mark.integration
@@ -70,7 +71,9 @@ def test_window_ingests_every_row_with_its_creative(clean_source, tmp_path):
     for example in examples:
         feature = example.features.feature
         ad_id = feature["ad_id"].bytes_list.value[0].decode()
-        assert feature["creative"].bytes_list.value[0] == (root / "creatives" / f"{ad_id}.png").read_bytes()
+        creative = (root / "creatives" / f"{ad_id}.png").read_bytes()
+        # The example carries the creative's model input, computed as the serving graph does.
+        assert feature["creative"].bytes_list.value[0] == images.thumbnails([creative], ds.registry().image_size)[0]
         assert feature["clicked"].int64_list.value == [1]
         assert feature["bid_price"].float_list.value == [pytest.approx(0.42)]
         assert feature["ad_title"].bytes_list.value == [b"Fast shoes, for runners"]
@@ -215,3 +218,48 @@ def test_the_error_shows_at_most_a_few_hundred_characters_of_each_quarantined_ro
 
     assert len(str(err.value)) < 4 * SAMPLE_CHARS + 1000
     assert "(3000011 characters)" in str(err.value)
+
+
+def test_bad_creatives_at_scale_are_quarantined_with_their_reason_and_each_read_once(tmp_path):
+    root = tmp_path / "data"
+    ds.write_creatives(root, ["ad_0", "ad_1"])
+    bad = bad_creatives()
+    for name, (data, _) in bad.items():
+        (root / "creatives" / f"ad_{name}.png").write_bytes(data)
+    named = ["ad_0", "ad_1", *(f"ad_{name}" for name in bad), "ad_missing"]
+    # Every creative is named by rows of all three files.
+    lines = [ds.csv_line(ds.row(f"imp-{i:04d}", ad_id=named[i % len(named)])) for i in range(6 * len(named))]
+    ds.write_span(root, "2026-10", lines, shards=3)
+    _, counts = run_ingest(str(root), tmp_path / "out", max_fraction=0.9)
+    assert counts.creatives == len(named)
+    assert counts.read == len(lines) == counts.rows_written + counts.rows_quarantined
+    assert counts.rows_written == 12
+    assert counts.quarantined[rows.MISSING_CREATIVE] == 6
+    assert counts.quarantined[rows.UNDECODABLE_IMAGE] == 6 * len(bad)
+    details = {}
+    for record in read_quarantine(tmp_path / "out"):
+        details.setdefault(record["detail"].split(":")[0], set()).add(record["detail"])
+    for name, (_, phrase) in bad.items():
+        [detail] = details[f"creatives/ad_{name}.png"]
+        assert phrase in detail
+
+
+def test_a_creative_changed_between_two_runs_of_a_month_is_read_again(tmp_path):
+    root = tmp_path / "data"
+    ds.write_months(root, {"2026-10": 12}, ads=2)
+    run_ingest(str(root), tmp_path / "first")
+    (root / "creatives" / "ad_1.png").write_bytes(ds.png(shade=250, size=6))
+    run_ingest(str(root), tmp_path / "second")
+
+    def creatives(out):
+        found = {}
+        for example in read_split(out, rows.TRAIN) + read_split(out, rows.EVAL):
+            feature = example.features.feature
+            found.setdefault(feature["ad_id"].bytes_list.value[0].decode(), set()).add(
+                feature["creative"].bytes_list.value[0])
+        return found
+
+    first, second = creatives(tmp_path / "first"), creatives(tmp_path / "second")
+    assert first["ad_0"] == second["ad_0"]
+    assert first["ad_1"] != second["ad_1"]
+    assert second["ad_1"] == {images.thumbnails([ds.png(shade=250, size=6)], ds.registry().image_size)[0]}
