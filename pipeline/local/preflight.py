@@ -6,6 +6,8 @@
 - The span's first file has every column the config names, and its first rows go through the
   raw-row contract (`trainer.rows.RowParser`) with their creatives: a label or feature pointing
   at the wrong column rejects nearly every row, which ingestion would quarantine.
+- Beam args for a runner outside this process (Flink) name a job-server jar on this machine,
+  a JobManager that answers and the SDK worker pool the TaskManagers will use.
 
 Dirty rows are ingestion's business (the quarantine and its cap); only a reason shared by most
 sampled rows, which points at the config rather than the data, stops the run here.
@@ -190,3 +192,59 @@ def _keys_naming_missing(registry: FeatureRegistry, header_line: bytes) -> str:
     if any(feature.csv_column not in present for feature in registry.features):
         keys.append("dataset.features")
     return ", ".join(keys) or "dataset"
+
+
+def check_beam_args(beam_args: list[str] | tuple[str, ...]) -> None:
+    """Beam args that send the Beam stages out of this process point at things that exist. For
+    Flink: a job-server jar on this machine (without one, Beam downloads it at run time), a
+    JobManager that answers, and the SDK worker pool of an EXTERNAL environment.
+
+    Raises:
+        PreflightError: naming `pipeline.beam_args` and what to start or fetch.
+    """
+    import socket
+    import urllib.request
+
+    from apache_beam.options.pipeline_options import (
+        FlinkRunnerOptions,
+        PipelineOptions,
+        PortableOptions,
+        StandardOptions,
+    )
+
+    options = PipelineOptions(list(beam_args))
+    runner = options.view_as(StandardOptions).runner or ""
+    if runner.rsplit(".", 1)[-1] != "FlinkRunner":
+        return
+    flink = options.view_as(FlinkRunnerOptions)
+    jar = flink.flink_job_server_jar
+    fetch = "`python -m benchmarks.flink_cluster jar` fetches it"
+    if not jar:
+        raise PreflightError(
+            "pipeline.beam_args: --runner=FlinkRunner needs --flink_job_server_jar=PATH, Beam's Flink job server"
+            f" ({fetch}); without it Beam downloads the jar at run time"
+        )
+    if "://" not in jar and not Path(jar).is_file():
+        raise PreflightError(f"pipeline.beam_args: --flink_job_server_jar {jar!r} does not exist ({fetch})")
+    master = flink.flink_master
+    if master not in ("[local]", "[auto]"):
+        url = master if "://" in master else f"http://{master}"
+        try:
+            with urllib.request.urlopen(f"{url}/config", timeout=5):
+                pass
+        except OSError:
+            raise PreflightError(
+                f"pipeline.beam_args: no Flink JobManager answers at --flink_master {master!r}"
+                " (a local cluster: python -m benchmarks.flink_cluster up)"
+            ) from None
+    portable = options.view_as(PortableOptions)
+    if (portable.environment_type or "").upper() == "EXTERNAL":
+        address = portable.environment_config or ""
+        host, _, port = address.rpartition(":")
+        try:
+            socket.create_connection((host or "localhost", int(port)), timeout=5).close()
+        except (OSError, ValueError):
+            raise PreflightError(
+                f"pipeline.beam_args: no Beam SDK worker pool listens at --environment_config {address!r}"
+                " (start one: python -m apache_beam.runners.worker.worker_pool_main --service_port=PORT)"
+            ) from None

@@ -344,6 +344,8 @@ def _run_locked(
     preflight.check_rows(config, storage, selection)
     if not statistics_only:
         preflight.check_schema(config, span)
+    # Then where the Beam stages run: a Flink cluster that is not there fails before TFX starts.
+    preflight.check_beam_args(config.pipeline.beam_args)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     kind = "statistics" if statistics_only else "run"
     log_path = Path(config.pipeline.logs_dir) / f"{kind}-{span}-{stamp}.log"
