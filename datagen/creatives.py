@@ -9,7 +9,8 @@ click-relevant traits.
 Backgrounds and shapes are always saturated, so only the button is ever near-white.
 
 A "photo" texture adds what makes real banners heavy, a smooth light falloff and film grain,
-with amplitudes small enough that the traits stay visible once the creative is shrunk.
+under the call to action, with amplitudes small enough that the traits stay visible once the
+creative is shrunk to the model's input.
 """
 
 from __future__ import annotations
@@ -85,6 +86,10 @@ def render_creative(warm: bool, high_contrast: bool, cta: bool, size: int,
             draw.ellipse(box, fill=fill)
         else:
             draw.rectangle(box, fill=fill)
+    if texture == "photo":
+        # The photo under the design: the button is drawn on top, crisp, as real banners lay it out.
+        image = _photo_texture(image, rng)
+        draw = ImageDraw.Draw(image)
     if cta:
         left, right = BUTTON_BOX[0] * width, BUTTON_BOX[2] * width
         upper, lower = BUTTON_BOX[1] * height, BUTTON_BOX[3] * height
@@ -92,8 +97,6 @@ def render_creative(warm: bool, high_contrast: bool, cta: bool, size: int,
         middle = (upper + lower) / 2
         draw.rectangle((width * 0.32, middle - height * 0.025, width * 0.68, middle + height * 0.025),
                        fill=LABEL_FILL)
-    if texture == "photo":
-        image = _photo_texture(image, rng)
     buffer = io.BytesIO()
     if image_format == "jpeg":
         image.save(buffer, format="JPEG", quality=quality)

@@ -38,6 +38,11 @@ def test_generate_writes_the_months_and_prints_a_summary(tmp_path, capsys):
         (["--months", "2026-09", "--base-ctr", "0.9"], "--base-ctr must be between 0 and 0.5"),
         (["--months", "2026-09", "--drift", "2026-10:ctr_multiplier=2"], "not in --months"),
         (["--months", "2026-09", "--drift", "2026-09:speed=2"], "unknown drift key 'speed'"),
+        (["--months", "2026-09", "--creative-size", "300x250x3"], "--creative-size needs W or WxH"),
+        (["--months", "2026-09", "--creative-size", "300x8"], "--creative-size must be at least 16"),
+        (["--months", "2026-09", "--creative-size", "600x250"], "--creative-size must be at most 512x512"),
+        (["--months", "2026-09", "--ads", "0"], "--ads must be at least 1"),
+        (["--months", "2026-09", "--jpeg-quality", "99"], "--jpeg-quality must be at most 95"),
         (["--months", "2026-09", "--drift", "2026-09"], "write MONTH:KEY=VALUE"),
         (["--months", "2026-09", "--drift", "2026-09:retype_column=site"], "retype_column"),
     ],
@@ -69,3 +74,22 @@ def test_a_folder_of_another_seed_is_refused(tmp_path, capsys):
     assert "best achievable AUC n/a (one class)" in capsys.readouterr().out
     assert main([*arguments, "--seed", "9"]) == 1
     assert "holds another dataset" in capsys.readouterr().err
+
+
+def test_generate_writes_many_ads_as_jpeg_banners(tmp_path, capsys):
+    from PIL import Image
+
+    out = tmp_path / "banners"
+    code = main(["data", "generate", "--months", "2026-09", "--impressions", "2000", "--out", str(out),
+                 "--ads", "600", "--creative-size", "300x250", "--creative-format", "jpeg",
+                 "--creative-texture", "photo"])
+    assert code == 0
+    assert "(jpeg, 300x250)" in capsys.readouterr().out
+    banners = sorted((out / "creatives").glob("*.jpg"))
+    launched = GeneratorSettings().new_ads_per_month * GeneratorSettings().ad_lifetime_months
+    assert len(banners) == 600 + launched and not list((out / "creatives").glob("*.png"))
+    with Image.open(banners[0]) as image:
+        assert (image.format, image.mode, image.size) == ("JPEG", "RGB", (300, 250))
+    # Photo-sized: tens of KB, as the brief's banners.
+    sizes = [path.stat().st_size for path in banners]
+    assert 10_000 < sum(sizes) / len(sizes) < 40_000

@@ -49,3 +49,18 @@ def test_each_pixel_trait_raises_the_click_rate(base):
         probability = np.array([truth[r["impression_id"]] for r in rows])
         assert clicked[has].mean() > 1.2 * clicked[~has].mean(), trait
         assert probability[has].mean() > 1.2 * probability[~has].mean(), trait
+
+
+def test_banner_traits_survive_the_shrink_to_the_models_input(tmp_path):
+    import itertools
+
+    from datagen.creatives import render_creative
+    from trainer import images
+
+    drawn = list(itertools.product((False, True), repeat=3)) * 3
+    banners = [render_creative(*traits, 300, np.random.default_rng(i), height=250, texture="photo",
+                               image_format="jpeg", quality=92) for i, traits in enumerate(drawn)]
+    for i, (traits, thumbnail) in enumerate(zip(drawn, images.thumbnails(banners, 32), strict=True)):
+        path = tmp_path / f"{i}.png"
+        path.write_bytes(thumbnail)
+        assert pixel_traits(path) == dict(zip(TRAITS, traits, strict=True)), (i, traits)
