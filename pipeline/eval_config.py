@@ -41,6 +41,7 @@ def build(config: ClickpipeConfig) -> GateSettings:
         check_calibration=evaluation.check_calibration,
         max_calibration_error=evaluation.max_calibration_error,
         key_column=config.dataset.example_id,
+        prediction=config.dataset.prediction,
         confidence=evaluation.confidence,
         min_clicks=evaluation.min_clicks,
         guard_slices=evaluation.guard_slices,

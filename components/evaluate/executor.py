@@ -11,6 +11,7 @@ Kubeflow read.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
@@ -22,7 +23,7 @@ from tfx.utils import path_utils
 
 from components import artifacts, evaluation_results, push_records
 from components.evaluate import scoring, tfma_export
-from components.evaluate.gate import GateSettings
+from components.evaluate.gate import GateSettings, Scored, judge
 
 EXAMPLES_KEY = "examples"
 MODEL_KEY = "model"
@@ -94,19 +95,39 @@ def write_blessing(blessing: types.Artifact, evaluation: evaluation_results.Eval
         blessing.set_int_custom_property(artifacts.ALREADY_PUSHED_VERSION, evaluation.already_pushed.version)
 
 
+@dataclasses.dataclass
+class Judged:
+    """One candidate's evaluation with what TFMA's files need besides it.
+
+    Attributes:
+        evaluation: the gate's evaluation (or the note that the candidate was already pushed).
+        settings: the settings it was judged with.
+        scored: the scored eval rows (None when the candidate was not scored).
+        model_locations: ``candidate``/``baseline`` -> SavedModel folder.
+        data_location: the eval split's file pattern.
+    """
+
+    evaluation: evaluation_results.Evaluation
+    settings: GateSettings
+    scored: Scored | None = None
+    model_locations: dict[str, str] = dataclasses.field(default_factory=dict)
+    data_location: str = ""
+
+
 def evaluate_candidate(examples_uri: str, candidate_dir: str, model_uri: str, baseline: types.Artifact | None,
-                       settings: GateSettings) -> evaluation_results.Evaluation:
+                       settings: GateSettings) -> Judged:
     """The gate's evaluation of one candidate, or the note that it was already pushed."""
     already = already_pushed(candidate_dir, model_uri, baseline)
     if already is not None:
-        return evaluation_results.Evaluation(has_baseline=True, validated=False, validation_ok=already.serving,
-                                  already_pushed=already)
+        return Judged(evaluation_results.Evaluation(has_baseline=True, validated=False,
+                                                    validation_ok=already.serving, already_pushed=already), settings)
     from tfx.dsl.io import fileio
 
     production = production_of(baseline)
     train_pattern = scoring.split_pattern(examples_uri, TRAIN_SPLIT)
-    return scoring.evaluate(
-        scoring.split_pattern(examples_uri, EVAL_SPLIT),
+    eval_pattern = scoring.split_pattern(examples_uri, EVAL_SPLIT)
+    scored, settings = scoring.score(
+        eval_pattern,
         candidate_dir,
         production[0] if production else None,
         settings,
@@ -114,6 +135,10 @@ def evaluate_candidate(examples_uri: str, candidate_dir: str, model_uri: str, ba
         train_pattern=train_pattern if fileio.glob(train_pattern) else "",
         baseline_name=baseline_name(baseline) if production else "",
     )
+    locations = {evaluation_results.CANDIDATE: candidate_dir}
+    if production:
+        locations[evaluation_results.BASELINE] = production[0]
+    return Judged(judge(scored, settings), settings, scored, locations, eval_pattern)
 
 
 class Executor(base_executor.BaseExecutor):
@@ -131,11 +156,15 @@ class Executor(base_executor.BaseExecutor):
         baselines = input_dict.get(BASELINE_MODEL_KEY) or []
         baseline = baselines[0] if baselines else None
         candidate_dir = path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model))
-        evaluation = evaluate_candidate(examples.uri, candidate_dir, model.uri, baseline, settings)
+        judged = evaluate_candidate(examples.uri, candidate_dir, model.uri, baseline, settings)
+        evaluation = judged.evaluation
         evaluation_uri = artifact_utils.get_single_uri(output_dict[EVALUATION_KEY])
         evaluation_results.write(evaluation_uri, evaluation)
-        tfma_export.write(evaluation_uri, evaluation, settings)
+        tfma_export.write(evaluation_uri, evaluation, judged.settings, judged.scored, judged.model_locations,
+                          judged.data_location)
         write_blessing(artifact_utils.get_single_instance(output_dict[BLESSING_KEY]), evaluation, model, baseline)
         logging.info("EvaluateModel: %s", evaluation_results.headline(evaluation))
         for failure in evaluation.failures:
             logging.info("  %s", failure)
+        for bad in evaluation.bad_rows.values():
+            logging.warning("EvaluateModel: the %s model gave %s", bad.model, bad)

@@ -109,6 +109,7 @@ class GateSettings:
             production, how far from 1 its overall calibration may be.
         key_column: the column naming each row (the dataset's example id), for reports of bad
             rows; "" names rows by their position in the eval split.
+        prediction: the serving signature's output (`dataset.prediction`), for TFMA's config.
     """
 
     label: str
@@ -125,6 +126,7 @@ class GateSettings:
     check_calibration: bool = True
     max_calibration_error: float = 0.1
     key_column: str = ""
+    prediction: str = ""
 
     def to_json(self) -> str:
         """The settings as a JSON string (a component parameter)."""
@@ -351,8 +353,8 @@ def _checks(item: SliceResult, settings: GateSettings, has_baseline: bool) -> li
     return checks
 
 
-def _intervals(item: SliceResult, labels: np.ndarray, candidate: np.ndarray, baseline: np.ndarray | None,
-               z: float, calibration: bool) -> dict[str, Interval]:
+def _intervals(labels: np.ndarray, candidate: np.ndarray, baseline: np.ndarray | None, z: float,
+               calibration: bool) -> dict[str, Interval]:
     """Every interval of one judged slice at the level of normal quantile `z`, by TFMA metric name."""
     found = {AUC: statistics.auc_interval(labels, candidate, z)}
     if calibration:
@@ -363,6 +365,40 @@ def _intervals(item: SliceResult, labels: np.ndarray, candidate: np.ndarray, bas
         if calibration:
             found[f"{CALIBRATION}_change"] = statistics.calibration_change(labels, candidate, baseline, z)
     return found
+
+
+def _rescaled(intervals: dict[str, Interval], z: float, z_new: float, rows: int) -> dict[str, Interval]:
+    """The same (symmetric) intervals at the level of normal quantile `z_new` instead of `z`."""
+    def widen(name: str, interval: Interval) -> Interval:
+        factor = z_new / z
+        if name == f"{LOG_LOSS}_diff":
+            factor = statistics.student_quantile(z_new, rows) / statistics.student_quantile(z, rows)
+        # The calibration ratio's interval is symmetric on the log scale.
+        scale = (np.log, np.exp) if name == CALIBRATION and interval.estimate > 0 else (float, float)
+        centre, spread = scale[0](interval.estimate), scale[0](interval.high) - scale[0](interval.estimate)
+        return Interval(interval.estimate, float(scale[1](centre - factor * spread)),
+                        float(scale[1](centre + factor * spread)))
+
+    return {name: widen(name, interval) for name, interval in intervals.items()}
+
+
+def _compared(scored: Scored) -> tuple[list[str], np.ndarray, dict[str, BadRows]]:
+    """The models compared, the rows all of them scored soundly, and every model's bad rows."""
+    unusable, found_bad = {}, {}
+    for model in scored.predictions:
+        unusable[model], bad = bad_rows(scored, model)
+        if bad is not None:
+            found_bad[model] = bad
+    # A broken production model cannot be compared against; the candidate meets the absolute rules.
+    models = [CANDIDATE, BASELINE] if BASELINE in scored.predictions and BASELINE not in found_bad else [CANDIDATE]
+    return models, ~np.logical_or.reduce([unusable[m] for m in models]), found_bad
+
+
+def slice_rows(scored: Scored, settings: GateSettings) -> dict[str, tuple[tuple, np.ndarray]]:
+    """Slice name -> (typed key, rows) as `judge` measures them: only rows every compared model
+    scored soundly."""
+    _, usable, _ = _compared(scored)
+    return {name: (key, mask & usable) for name, key, _, mask in _slices(scored, settings)}
 
 
 def judge(scored: Scored, settings: GateSettings) -> Evaluation:
@@ -377,15 +413,8 @@ def judge(scored: Scored, settings: GateSettings) -> Evaluation:
         computed on the rows every compared model gave a usable prediction for.
     """
     labels = np.asarray(scored.labels, dtype=np.int64)
-    unusable, found_bad = {}, {}
-    for model in scored.predictions:
-        unusable[model], bad = bad_rows(scored, model)
-        if bad is not None:
-            found_bad[model] = bad
-    # A broken production model cannot be compared against; the candidate meets the absolute rules.
-    has_baseline = BASELINE in scored.predictions and BASELINE not in found_bad
-    models = [CANDIDATE, BASELINE] if has_baseline else [CANDIDATE]
-    usable = ~np.logical_or.reduce([unusable[m] for m in models])
+    models, usable, found_bad = _compared(scored)
+    has_baseline = BASELINE in models
     results = []
     for name, key, columns, mask in _slices(scored, settings):
         mask = mask & usable
@@ -421,13 +450,13 @@ def judge(scored: Scored, settings: GateSettings) -> Evaluation:
     for item, mask in judged:
         rows, candidate = labels[mask], scored.predictions[CANDIDATE][mask]
         baseline = scored.predictions[BASELINE][mask] if has_baseline else None
-        intervals = _intervals(item, rows, candidate, baseline, z, settings.check_calibration)
+        intervals = _intervals(rows, candidate, baseline, z, settings.check_calibration)
         item.auc_interval = intervals[AUC]
         item.calibration_interval = intervals.get(CALIBRATION)
         item.auc_change = intervals.get(f"{AUC}_diff")
         item.log_loss_change = intervals.get(f"{LOG_LOSS}_diff")
         item.calibration_change = intervals.get(f"{CALIBRATION}_change")
-        item.single_intervals = _intervals(item, rows, candidate, baseline, z_single, settings.check_calibration)
+        item.single_intervals = _rescaled(intervals, z, z_single, rows.size)
         checks = _checks(item, settings, has_baseline)
         item.failed = not all(c.passed for c in checks)
         evaluation.checks.extend(checks)

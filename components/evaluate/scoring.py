@@ -186,9 +186,9 @@ def distinct_values(pattern: str, column: str, kind: str, batch_size: int = 4096
     return found
 
 
-def evaluate(eval_pattern: str, candidate_dir: str, baseline_dir: str | None, settings: GateSettings,
-             train_pattern: str = "", baseline_name: str = "the baseline model") -> Evaluation:
-    """Scores both models on the eval split and applies the gate's rule.
+def score(eval_pattern: str, candidate_dir: str, baseline_dir: str | None, settings: GateSettings,
+          train_pattern: str = "", baseline_name: str = "the baseline model") -> tuple[Scored, GateSettings]:
+    """Scores both models on the eval split: what `gate.judge` and the TFMA export read.
 
     Args:
         eval_pattern: the eval examples (raw tf.Examples, gzipped or not).
@@ -198,6 +198,10 @@ def evaluate(eval_pattern: str, candidate_dir: str, baseline_dir: str | None, se
         train_pattern: the training examples the candidate learnt from, for the new-values
             slice; "" leaves that slice out.
         baseline_name: the baseline in words, for errors (e.g. its version).
+
+    Returns:
+        The scored rows and the settings they were scored with (without the new-values
+        column when there is no train split).
 
     Raises:
         ModelLoadError: a model cannot be loaded (named in the message).
@@ -215,7 +219,18 @@ def evaluate(eval_pattern: str, candidate_dir: str, baseline_dir: str | None, se
     if column:
         known = distinct_values(train_pattern, column, settings.column_kinds[column])
         scored = dataclasses.replace(scored, new=new_value_mask(scored.columns[column], known))
-    return judge(scored, settings)
+    return scored, settings
+
+
+def evaluate(eval_pattern: str, candidate_dir: str, baseline_dir: str | None, settings: GateSettings,
+             train_pattern: str = "", baseline_name: str = "the baseline model") -> Evaluation:
+    """Scores both models on the eval split and applies the gate's rule (arguments as `score`).
+
+    Raises:
+        ModelLoadError: a model cannot be loaded (named in the message).
+        ValueError: no examples match, or they lack a column.
+    """
+    return judge(*score(eval_pattern, candidate_dir, baseline_dir, settings, train_pattern, baseline_name))
 
 
 def split_pattern(examples_uri: str, split: str) -> str:

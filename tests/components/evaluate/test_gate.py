@@ -330,7 +330,8 @@ def test_slices_are_keyed_by_typed_values_whatever_the_text():
 
 def test_only_checks_that_can_block_share_the_simultaneous_level():
     logit, labels, columns = world()
-    data = scored(model(logit, 0.6, seed=1), model(logit, 0.6, seed=2), labels, columns)
+    candidate, baseline = model(logit, 0.6, seed=1), model(logit, 0.6, seed=2)
+    data = scored(candidate, baseline, labels, columns)
 
     unguarded = gate.judge(data, GateSettings(label="clicked", slices=SETTINGS.slices, guard_slices=False))
     guarded = gate.judge(data, SETTINGS)
@@ -342,6 +343,12 @@ def test_only_checks_that_can_block_share_the_simultaneous_level():
     single = overall.single_intervals["auc_diff"]
     assert spread / (single.high - single.estimate) == pytest.approx(
         gate.statistics.simultaneous_z(0.95, 4) / gate.statistics.simultaneous_z(0.95, 1))
+    # The single 95% intervals (TFMA's files) are what the statistics give at 95% directly.
+    z_single = gate.statistics.simultaneous_z(0.95, 1)
+    assert overall.single_intervals["binary_crossentropy_diff"] == pytest.approx(
+        gate.statistics.log_loss_change(labels, candidate, baseline, z_single))
+    assert overall.single_intervals["calibration"] == pytest.approx(
+        gate.statistics.calibration_interval(labels, candidate, z_single))
 
 
 def test_a_floor_is_judged_on_the_interval_not_the_point():
