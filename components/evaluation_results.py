@@ -184,7 +184,6 @@ class SliceResult:
     columns: list[str]
     examples: int
     clicks: int
-    key: list = field(default_factory=list)
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     judged: bool = False
     guarded: bool = False
@@ -195,6 +194,7 @@ class SliceResult:
     calibration_change: Interval | None = None
     single_intervals: dict[str, Interval] = field(default_factory=dict)
     failed: bool = False
+    key: list = field(default_factory=list)
 
 
 @dataclass(frozen=True)

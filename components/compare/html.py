@@ -132,7 +132,10 @@ def _verdict(evaluation: Evaluation, context: ReportContext) -> str:
 
 def _facts(evaluation: Evaluation, context: ReportContext) -> str:
     rows = [("candidate", context.candidate)]
-    rows.append(("production model", context.baseline or NO_BASELINE))
+    production = context.baseline or NO_BASELINE
+    if evaluation.baseline_ignored:
+        production = f"{production} — not compared against: {evaluation.baseline_ignored}"
+    rows.append(("production model", production))
     rows.extend(context.data.items())
     overall = evaluation.slice(OVERALL)
     if overall is not None:
@@ -148,7 +151,8 @@ def _method(evaluation: Evaluation) -> str:
     if not evaluation.validated:
         return ""
     text = (
-        f"Intervals are {evaluation.confidence:.0%} simultaneous over {evaluation.comparisons} comparisons; "
+        f"Intervals are {evaluation.confidence:.0%} simultaneous over the {evaluation.comparisons} checks that "
+        f"can block ({evaluation.interval_level:.2%} each); "
         f"{evaluation.method}. A slice needs {evaluation.min_clicks} clicks and {evaluation.min_clicks} "
         "non-clicks to be judged; smaller ones are shown but cannot block."
     )
@@ -165,6 +169,21 @@ def _failures(evaluation: Evaluation) -> str:
         return ""
     items = "".join(f"<li>{escape(str(f))}</li>" for f in evaluation.failures)
     return f'<h2>Why it was not blessed</h2><ul class="failures">{items}</ul>'
+
+
+def _bad_rows(evaluation: Evaluation) -> str:
+    """Each model's rows without a usable prediction: how many, why, and one row to look at."""
+    if not evaluation.bad_rows:
+        return ""
+    items = []
+    for model, bad in evaluation.bad_rows.items():
+        why = ", ".join(f"{n:,} {reason}" for reason, n in bad.reasons.items())
+        consequence = ("so it is not blessed" if model == CANDIDATE else
+                       "so it was not compared against: the candidate was judged on the absolute rules only")
+        who = "The candidate" if model == CANDIDATE else "The model in production"
+        items.append(f"<li>{who} gave <b>{bad.count:,}</b> of {bad.rows:,} rows no probability in [0, 1] "
+                     f"({escape(why)}), e.g. <code>{escape(bad.example_key)}</code>; {consequence}.</li>")
+    return f'<h2>Unusable predictions</h2><ul class="failures">{"".join(items)}</ul>'
 
 
 def _slice_state(item: SliceResult, has_baseline: bool) -> str:
@@ -355,6 +374,7 @@ def render(evaluation: Evaluation, context: ReportContext) -> str:
         "<h2>What was compared</h2>",
         _facts(evaluation, context),
         _failures(evaluation),
+        _bad_rows(evaluation),
         _slice_chart(evaluation),
         _slices(evaluation),
         _method(evaluation),
@@ -381,6 +401,11 @@ def render_markdown(evaluation: Evaluation, context: ReportContext) -> str:
     lines.extend(f"- {key}: {value}" for key, value in context.data.items())
     if evaluation.failures:
         lines += ["", "## Failed rules", ""] + [f"- {failure}" for failure in evaluation.failures]
+    if evaluation.bad_rows:
+        lines += ["", "## Unusable predictions", ""] + [f"- {bad.model}: {bad}" for bad in evaluation.bad_rows.values()]
+    if evaluation.baseline_ignored:
+        lines += ["", f"Production was not compared against ({evaluation.baseline_ignored}): the candidate was "
+                  "judged on the absolute rules only."]
     worst = [s for s in evaluation.regressions_first() if s.judged and s.auc_change is not None][:5]
     if worst:
         lines += ["", "## Slices, regressions first", "", "| slice | examples | clicks | AUC change [interval] |",

@@ -38,6 +38,8 @@ class RunSummary:
     has_baseline: bool = False
     blessed: bool | None = None
     failures: list[str] = field(default_factory=list)
+    bad_rows: dict[str, str] = field(default_factory=dict)
+    baseline_ignored: str = ""
     worst_slice: str = ""
     new_slice: str = ""
     new_counts: tuple[int, int] = (0, 0)
@@ -95,6 +97,8 @@ def _evaluation_lines(summary: RunSummary, evaluation) -> None:
     summary.baseline_metrics = overall.get(evaluation_results.BASELINE, {})
     summary.has_baseline = evaluation.has_baseline
     summary.failures = [str(failure) for failure in evaluation.failures]
+    summary.bad_rows = {model: str(bad) for model, bad in evaluation.bad_rows.items()}
+    summary.baseline_ignored = evaluation.baseline_ignored
     if evaluation.already_pushed is not None:
         summary.already_pushed = str(evaluation.already_pushed)
         summary.already_serving = evaluation.already_pushed.serving
@@ -231,8 +235,12 @@ def render(summary: RunSummary) -> str:
         lines.append("  model      " + _metric_line(summary.metrics, summary.limits))
         if summary.has_baseline:
             lines.append("  production " + _metric_line(summary.baseline_metrics, {}))
+        elif summary.baseline_ignored:
+            lines.append(f"  production not compared against, absolute thresholds only: {summary.baseline_ignored}")
         else:
             lines.append("  production none yet: absolute thresholds only")
+    if "candidate" in summary.bad_rows:
+        lines.append(f"  bad rows   the candidate gave {summary.bad_rows['candidate']}")
     if summary.worst_slice:
         lines.append(f"  worst      {summary.worst_slice}")
     if summary.new_slice:

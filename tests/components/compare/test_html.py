@@ -5,7 +5,16 @@ import re
 import pytest
 
 from components.compare import html, svg
-from components.evaluation_results import AlreadyPushed, Check, Curves, Evaluation, Failure, Interval, SliceResult
+from components.evaluation_results import (
+    AlreadyPushed,
+    BadRows,
+    Check,
+    Curves,
+    Evaluation,
+    Failure,
+    Interval,
+    SliceResult,
+)
 
 CURVES = Curves(
     roc=[(0.0, 0.0), (0.2, 0.6), (1.0, 1.0)],
@@ -191,3 +200,37 @@ def test_markdown_summary():
     assert "- auc on ad_category=travel: 0.7100 vs production 0.7540" in text
     assert "| ad_category=travel | 1,700 | 55 | -0.0440 [-0.0900, -0.0050] |" in text
     assert "| AUC | 0.7900 | 0.8000 |" in text
+
+
+def _with_bad_rows(model):
+    found = evaluation(has_baseline=model == "candidate")
+    bad = BadRows(model, 412, 20_000, "impression_id=imp-00317", {"NaN": 400, "above 1": 12})
+    found.bad_rows = {model: bad}
+    if model == "candidate":
+        found.failures.insert(0, Failure("bad_predictions", "overall", 412.0,
+                                         f"one probability in [0, 1] on every row; {bad}"))
+    return found
+
+
+def test_a_candidate_with_unusable_predictions_is_named_with_its_count_and_an_example_row():
+    page = html.render(_with_bad_rows("candidate"), CONTEXT)
+    markdown = html.render_markdown(_with_bad_rows("candidate"), CONTEXT)
+
+    assert "<h2>Unusable predictions</h2>" in page
+    assert "The candidate gave <b>412</b> of 20,000 rows no probability in [0, 1] (400 NaN, 12 above 1)" in page
+    assert "<code>impression_id=imp-00317</code>; so it is not blessed" in page
+    assert "- candidate: 412 of 20,000 rows without a probability in [0, 1] (400 NaN, 12 above 1), " \
+           "e.g. impression_id=imp-00317" in markdown
+
+
+def test_a_production_model_with_unusable_predictions_is_reported_and_why_it_was_not_compared():
+    page = html.render(_with_bad_rows("baseline"), CONTEXT)
+
+    assert "The model in production gave <b>412</b> of 20,000 rows" in page
+    assert "the candidate was judged on the absolute rules only" in page
+    assert ("not compared against: the model in production gave 412 of 20,000 rows without a probability "
+            "in [0, 1]") in page
+
+
+def test_a_sound_evaluation_has_no_unusable_predictions_section():
+    assert "Unusable predictions" not in html.render(evaluation(), CONTEXT)

@@ -71,3 +71,30 @@ def test_a_new_ads_slice_too_small_says_so():
     rendered = render(summary(new_slice="new ad_id (absent from training)", new_counts=(3, 0)))
 
     assert "3 rows, 0 clicks, too small to judge" in rendered
+
+
+def test_unusable_predictions_are_counted_with_an_example_row():
+    import numpy as np
+
+    from components.evaluate import gate
+    from components.evaluate.gate import GateSettings, Scored
+    from pipeline.local.summary import _evaluation_lines
+
+    rng = np.random.default_rng(0)
+    logit = rng.normal(size=4000) - 2
+    labels = (rng.random(4000) < 1 / (1 + np.exp(-logit))).astype(int)
+    sound = 1 / (1 + np.exp(-logit))
+    broken = np.where(np.arange(4000) % 100 == 7, np.nan, sound)
+    keys = np.array([f"impression_id=imp-{i}" for i in range(4000)])
+    for candidate, baseline, line in (
+        (broken, sound, "  bad rows   the candidate gave 40 of 4,000 rows without a probability in [0, 1] "
+                        "(40 NaN), e.g. impression_id=imp-7"),
+        (sound, broken, "  production not compared against, absolute thresholds only: the model in production "
+                        "gave 40 of 4,000 rows"),
+    ):
+        text = summary(blessed=False)
+        evaluation = gate.judge(Scored(labels, {"candidate": candidate, "baseline": baseline}, keys=keys),
+                                GateSettings(label="clicked"))
+        _evaluation_lines(text, evaluation)
+
+        assert line in render(text)
