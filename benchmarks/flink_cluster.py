@@ -334,6 +334,22 @@ appender.main.layout.pattern = %d{yyyy-MM-dd HH:mm:ss,SSS} %-5p %-60c %x - %m%n
 """
 
 
+def start_worker_pool(log: Path, port: int) -> int:
+    """Starts Beam's SDK worker pool (the project's Python) on `port`; returns its pid.
+
+    Beam's EXTERNAL environment asks it for workers; each runs as the venv's `python`."""
+    with open(log, "w") as out:
+        pool = subprocess.Popen(
+            [sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main", f"--service_port={port}"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            # The pool starts each SDK worker as plain `python`: the venv's.
+            env={**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])},
+        )
+    return pool.pid
+
+
 def start_cluster(
     home: Path,
     rest_port: int | None = None,
@@ -366,21 +382,7 @@ def start_cluster(
         extra = ["-D", f"taskmanager.resource-id={name}"]
         cluster.processes[name] = _launch(flink, conf, logs, name, TASKMANAGER_MAIN, tm_jvm, tm_dynamic + extra)
     cluster.worker_pool_port = worker_pool_port or free_port()
-    with open(logs / "worker-pool.log", "w") as out:
-        pool = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "apache_beam.runners.worker.worker_pool_main",
-                f"--service_port={cluster.worker_pool_port}",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            # The pool starts each SDK worker as plain `python`: the venv's.
-            env={**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])},
-        )
-    cluster.processes["worker-pool"] = pool.pid
+    cluster.processes["worker-pool"] = start_worker_pool(logs / "worker-pool.log", cluster.worker_pool_port)
     cluster.save()
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
