@@ -1,5 +1,7 @@
 """Stock TFMA 0.47, run with the `eval_config.json` EvaluateModel exports, agrees with every exported metric.
 
+TFMA runs through `components.evaluate.stock_tfma`, the command a user runs on a finished run.
+
 2,000 rows of an eval split and the two tiny serving models of `tests/pipeline/evaluation_fixtures.py`
 (a good candidate, production blind on mobile's `z`): the gate scores and exports; then
 `tfma.run_model_analysis` evaluates the same models on the same files with that config. Every
@@ -14,9 +16,8 @@ import numpy as np
 import pytest
 import tensorflow_model_analysis as tfma
 from google.protobuf import json_format
-from tensorflow_model_analysis.proto import config_pb2
 
-from components.evaluate import gate, scoring, tfma_export
+from components.evaluate import gate, scoring, stock_tfma, tfma_export
 from components.evaluate.gate import GateSettings
 from components.evaluation_results import AUC, AUC_PR, BASELINE, CANDIDATE
 from tests.pipeline import evaluation_fixtures as fx
@@ -45,17 +46,9 @@ def runs(tmp_path_factory):
     ours = root / "ours"
     tfma_export.write(str(ours), evaluation, settings, scored, models, pattern)
 
-    run = config_pb2.EvalRun()
-    json_format.Parse((ours / tfma_export.EVAL_CONFIG_FILE).read_text(), run)
     stock = root / "stock"
-    tfma.run_model_analysis(
-        eval_shared_model=[tfma.default_eval_shared_model(run.model_locations[name], eval_config=run.eval_config,
-                                                          model_name=name) for name in (CANDIDATE, BASELINE)],
-        eval_config=run.eval_config,
-        data_location=run.data_location,
-        file_format=run.file_format,
-        output_path=str(stock),
-    )
+    # The one command a user runs: `python -m components.evaluate.stock_tfma EVALUATION_DIR OUTPUT_DIR`.
+    stock_tfma.main([str(ours), str(stock)])
     return {"ours": str(ours), "stock": str(stock), "scored": scored, "evaluation": evaluation}
 
 
@@ -129,6 +122,11 @@ def test_plots_agree_with_stock_tfma(runs):
                 b.get("numWeightedExamples", 0) for b in stock_buckets]
             assert [b.get("totalWeightedRefinedPrediction", 0) for b in ours_buckets] == pytest.approx(
                 [b.get("totalWeightedRefinedPrediction", 0) for b in stock_buckets], rel=FLOAT32, abs=FLOAT32)
+
+
+def test_stock_tfma_refuses_a_folder_without_an_exported_config(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no exported eval_config.json"):
+        stock_tfma.run(str(tmp_path), str(tmp_path / "out"))
 
 
 def test_stock_tfma_reaches_the_same_verdict_from_the_exported_thresholds(runs):
