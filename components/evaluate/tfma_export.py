@@ -150,8 +150,10 @@ def _plots(labels: np.ndarray, predictions: np.ndarray) -> dict:
     rebinned = calibration_histogram.rebin([t + epsilon if t != 0 else t for t in thresholds], histogram)
     matrices = binary_confusion_matrices._histogram_to_binary_confusion_matrices(  # noqa: SLF001
         thresholds, rebinned)
-    return {"calibration_plot": calibration, "confusion_matrix_plot":
-            matrices.to_proto().confusion_matrix_at_thresholds}
+    # TFMA's converter divides by zero at the extreme thresholds (as in stock TFMA); its values stay defined.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        confusion = matrices.to_proto().confusion_matrix_at_thresholds
+    return {"calibration_plot": calibration, "confusion_matrix_plot": confusion}
 
 
 def plots_for_slice(key: tuple, labels: np.ndarray, predictions: dict[str, np.ndarray]):
