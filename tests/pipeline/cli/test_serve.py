@@ -117,7 +117,7 @@ def test_predict_from_json_on_the_raw_signature_and_a_label(server, config_file,
         (["--json", '{"k": "ab"}'], "(bad_value_type): no column 'x'"),
         (["--json", '{"k": "ab", "x": "nan"}'], "(bad_value_type): x='nan' is not a number"),
         (["--json", '{"k": "zz", "x": 1}'], "(missing_creative): no creative creatives/zz.png"),
-        (["--json", '{"k": "broken", "x": 1}'], "(undecodable_image): creatives/broken.png: not a decodable"),
+        (["--json", '{"k": "broken", "x": 1}'], "(undecodable_image): creatives/broken.png: not a PNG or JPEG image"),
         (["--json", "[1]"], "--json must be a JSON object"),
         (["--csv_row", "i1,ab"], "(wrong_column_count): 2 columns, the header has 4"),
         (
