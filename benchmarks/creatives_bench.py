@@ -30,11 +30,9 @@ same); writes OUT/creatives_fetch_<N>.json.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -124,30 +122,13 @@ def _child(data: Path, home: Path, world: str) -> None:
 
 def measure_world(data: Path, world: str, keep: str = "") -> dict:
     """One world's pipeline in a fresh process: its figures, peak tree RSS and load averages."""
-    import psutil
-
-    from benchmarks.pipeline_bench import SAMPLE_SECONDS, _tree_rss
+    from benchmarks.pipeline_bench import run_child
 
     with tempfile.TemporaryDirectory(prefix=f"creatives-{world}-") as scratch:
         home = Path(keep) / world if keep else Path(scratch)
         command = [sys.executable, "-m", "benchmarks.creatives_bench", "--child", world,
                    "--work", str(data), "--home", str(home)]
-        load_before = os.getloadavg()
-        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-            child = subprocess.Popen(command, stdout=out, stderr=err, text=True)
-            process, peak = psutil.Process(child.pid), 0
-            while child.poll() is None:
-                with contextlib.suppress(psutil.Error):  # the child may end between two calls
-                    peak = max(peak, _tree_rss(process))
-                time.sleep(SAMPLE_SECONDS)
-            out.seek(0)
-            err.seek(0)
-            if child.returncode:
-                raise SystemExit(f"{world} failed:\n{out.read()[-2000:]}\n{err.read()[-4000:]}")
-            result = json.loads(out.read().strip().splitlines()[-1])
-    return {"world": world, **result, "peak_mib": round(peak / 2**20),
-            "load_before": [round(x, 2) for x in load_before],
-            "load_after": [round(x, 2) for x in os.getloadavg()]}
+        return {"world": world, **run_child(command, world)}
 
 
 def table(results: dict) -> str:

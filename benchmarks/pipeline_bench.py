@@ -130,8 +130,6 @@ def _tree_rss(process) -> int:
 def measure(which: str, impressions: int, beam_args: list[str] | None, keep: str = "") -> dict:
     """Runs one pipeline in a fresh process; its result plus peak tree RSS and load averages.
     The run's data, home and logs go to a temporary folder, or stay in `keep` when given."""
-    import psutil
-
     with tempfile.TemporaryDirectory(prefix=f"bench-{which}-") as scratch:
         work = keep or scratch
         if keep:
@@ -141,20 +139,28 @@ def measure(which: str, impressions: int, beam_args: list[str] | None, keep: str
         command = [sys.executable, "-m", "benchmarks.pipeline_bench", "--child", which, "--work", work]
         if beam_args is not None:
             command += ["--beam-args", " ".join(beam_args)]
-        load_before = os.getloadavg()
-        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-            child = subprocess.Popen(command, stdout=out, stderr=err, text=True)
-            process, peak = psutil.Process(child.pid), 0
-            while child.poll() is None:
-                with contextlib.suppress(psutil.Error):  # the child may end between two calls
-                    peak = max(peak, _tree_rss(process))
-                time.sleep(SAMPLE_SECONDS)
-            out.seek(0)
-            err.seek(0)
-            if child.returncode:
-                raise SystemExit(f"{which} failed:\n{out.read()[-2000:]}\n{err.read()[-4000:]}")
-            result = json.loads(out.read().strip().splitlines()[-1])
-    return {"pipeline": which, **result, "peak_mib": round(peak / 2**20),
+        return {"pipeline": which, **run_child(command, which)}
+
+
+def run_child(command: list[str], label: str) -> dict:
+    """Runs a benchmark child process; the JSON object it printed last, its peak tree RSS (MiB,
+    sampled every `SAMPLE_SECONDS`) and the load averages before and after."""
+    import psutil
+
+    load_before = os.getloadavg()
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        child = subprocess.Popen(command, stdout=out, stderr=err, text=True)
+        process, peak = psutil.Process(child.pid), 0
+        while child.poll() is None:
+            with contextlib.suppress(psutil.Error):  # the child may end between two calls
+                peak = max(peak, _tree_rss(process))
+            time.sleep(SAMPLE_SECONDS)
+        out.seek(0)
+        err.seek(0)
+        if child.returncode:
+            raise SystemExit(f"{label} failed:\n{out.read()[-2000:]}\n{err.read()[-4000:]}")
+        result = json.loads(out.read().strip().splitlines()[-1])
+    return {**result, "peak_mib": round(peak / 2**20),
             "load_before": [round(x, 2) for x in load_before],
             "load_after": [round(x, 2) for x in os.getloadavg()]}
 
