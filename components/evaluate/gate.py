@@ -322,6 +322,11 @@ def _checks(item: SliceResult, settings: GateSettings, has_baseline: bool) -> li
         checks.append(Check(AUC, item.name, f"not significantly below {floor:.4f}", candidate[AUC], None,
                             item.auc_interval.high >= floor, limit=floor, interval=item.auc_interval))
     tolerance = settings.max_calibration_error
+    band = (math.exp(-tolerance), math.exp(tolerance))
+    # A candidate that may be calibrated within the band is never blocked for calibration: next to
+    # production's, its |log ratio| shares the labels' mean, which the paired interval cancels.
+    plausibly_calibrated = item.calibration_interval is not None and (
+        item.calibration_interval.low <= band[1] and item.calibration_interval.high >= band[0])
     if has_baseline and item.guarded:
         drop = rule.max_auc_drop if rule and rule.max_auc_drop is not None else settings.max_auc_drop
         checks.append(Check(
@@ -338,17 +343,16 @@ def _checks(item: SliceResult, settings: GateSettings, has_baseline: bool) -> li
             checks.append(Check(
                 CALIBRATION, item.name,
                 f"not significantly further from 1 than production's by more than {tolerance:.4f} "
-                "in |log(mean prediction / mean label)|",
-                candidate[CALIBRATION], baseline[CALIBRATION], item.calibration_change.low <= tolerance,
+                f"in |log(mean prediction / mean label)|, or not significantly outside {band[0]:.4f} to {band[1]:.4f}",
+                candidate[CALIBRATION], baseline[CALIBRATION],
+                item.calibration_change.low <= tolerance or plausibly_calibrated,
                 item.calibration_change, tolerance, item.calibration_interval,
             ))
     elif not has_baseline and item.name == OVERALL and settings.check_calibration:
-        interval = item.calibration_interval
-        low, high = math.exp(-tolerance), math.exp(tolerance)
         checks.append(Check(
-            CALIBRATION, item.name, f"mean prediction / mean label not significantly outside {low:.4f} to {high:.4f}",
-            candidate[CALIBRATION], None, interval.low <= high and interval.high >= low, limit=tolerance,
-            interval=interval,
+            CALIBRATION, item.name,
+            f"mean prediction / mean label not significantly outside {band[0]:.4f} to {band[1]:.4f}",
+            candidate[CALIBRATION], None, plausibly_calibrated, limit=tolerance, interval=item.calibration_interval,
         ))
     return checks
 

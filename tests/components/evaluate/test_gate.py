@@ -383,3 +383,20 @@ def test_an_over_predicting_candidate_is_blocked_on_calibration():
     assert evaluation.slice(evaluation_results.OVERALL).calibration_change.low > SETTINGS.max_calibration_error
     assert unchecked.validation_ok, [str(f) for f in unchecked.failures]
     assert [(f.metric, f.slice) for f in first_run.failures] == [("calibration", "overall")]
+
+
+def test_a_candidate_that_may_be_calibrated_is_not_blocked_for_predicting_below_production():
+    # As the demo's month 2 on travel ads (35 clicks): both models below the observed click rate, so
+    # their |log ratio| difference cancels the labels' mean and alone would block a candidate whose
+    # own interval still holds 1.
+    logit, labels, columns = world(rows=450, seed=3)
+    production = model(logit, 0.3, seed=2)
+    baseline = production * 0.95 * labels.mean() / production.mean()
+    candidate = baseline * 0.72 / 0.95
+
+    evaluation = gate.judge(scored(candidate, baseline, labels, columns), GateSettings(label="clicked"))
+    overall = evaluation.slice(evaluation_results.OVERALL)
+
+    assert overall.calibration_change.low > GateSettings(label="clicked").max_calibration_error
+    assert overall.calibration_interval.low < 1 < overall.calibration_interval.high
+    assert "calibration" not in {f.metric for f in evaluation.failures}
