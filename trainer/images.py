@@ -1,11 +1,12 @@
 """A creative's pixels: what may be decoded, and the one function from its bytes to model input.
 
-The model's image input is a function of the creative's content only: `decode_image` (decode,
-resize to ``size`` x ``size``, round to uint8) and then `encode_pixels` (a lossless PNG). The
-serving graph runs it on the bytes a client sends (`trainer.preprocessing`); ingestion runs
-the same function once per distinct creative (`thumbnails`) and stores its result, which the
-graph maps to itself (a PNG already at the size decodes to the same pixels, and resizing to
-the size it has is the identity), so training sees the pixels serving sees.
+The model's image input is a function of the creative's content only, `model_input`:
+`decode_image` (decode, resize to ``size`` x ``size``, round to uint8) and then `encode_pixels`
+(a lossless PNG). The serving graph runs it on the bytes a client sends (`trainer.preprocessing`);
+ingestion runs the same function once per distinct creative (`thumbnails`) and stores its result,
+which the graph maps to itself without decoding it (an 8-bit RGB PNG already at the size is kept
+as it is: decoding it gives its pixels, and resizing to the size it has is the identity), so
+training sees the pixels serving sees and Transform does not decode what ingestion made.
 
 Before anything is decoded, `header_problem` reads the header only and refuses what would
 mislead the model or exhaust memory: formats other than PNG and JPEG (a GIF included), an image
@@ -19,6 +20,7 @@ import atexit
 import functools
 import hashlib
 import io
+import struct
 from collections.abc import Sequence
 
 IMAGE_FORMATS = ("PNG", "JPEG")
@@ -99,6 +101,29 @@ def decode_image(encoded, size: int):
                      fn_output_signature=tf.TensorSpec([size, size, 3], tf.uint8))
 
 
+def model_input(encoded, size: int):
+    """PNG/JPEG bytes, one per row (a string tensor), as the model's input: one lossless PNG of
+    ``size`` x ``size`` RGB pixels per row, `encode_pixels(decode_image(...))`.
+
+    A PNG that already is such an image (8-bit RGB, ``size`` x ``size``, not interlaced, as
+    ingestion stores every creative) is kept as it is, undecoded: it holds exactly the pixels the
+    decode, the identity resize and the re-encode would give.
+    """
+    import tensorflow as tf
+
+    ready = tf.cast(tf.strings.substr(encoded, 0, len(_png_header(size))) == _png_header(size), tf.int32)
+    rows = tf.range(tf.shape(encoded)[0])
+    to_make, kept = tf.dynamic_partition(encoded, ready, 2)
+    made = encode_pixels(decode_image(to_make, size))
+    return tf.dynamic_stitch(tf.dynamic_partition(rows, ready, 2), [made, kept])
+
+
+def _png_header(size: int) -> bytes:
+    # PNG signature, IHDR chunk: width, height, bit depth 8, colour type 2 (RGB), compression,
+    # filter and interlace methods 0.
+    return b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + struct.pack(">II", size, size) + bytes([8, 2, 0, 0, 0])
+
+
 def encode_pixels(pixels):
     """``[batch, size, size, 3]`` uint8 pixels as one lossless PNG per row (what `Pixels` decodes)."""
     import tensorflow as tf
@@ -112,12 +137,13 @@ def _thumbnail_graph(size: int):
 
     # Dropped while TensorFlow is still loaded: a traced function freed at interpreter exit complains.
     atexit.register(_thumbnail_graph.cache_clear)
+    # Always decoded, even a PNG `model_input` would keep: what ingestion stores is proven to decode.
     return tf.function(lambda encoded: encode_pixels(decode_image(encoded, size)),
                        input_signature=[tf.TensorSpec([None], tf.string)])
 
 
 def thumbnails(creatives: Sequence[bytes], size: int) -> list[bytes | str]:
-    """Each creative's model input (`encode_pixels(decode_image(...))`), or why it has none.
+    """Each creative's model input (`model_input`, always decoded), or why it has none.
 
     Args:
         creatives: creative file bytes.

@@ -8,11 +8,11 @@ takes raw features and training and serving cannot drift apart:
 - numeric: a z-score (deep part) and a quantile bucket (wide part);
 - text: lower-cased word tokens, a vocabulary with OOV buckets, padded or cut to
   `text_max_tokens` ids where 0 means "no token";
-- image: `trainer.images.decode_image` then `encode_pixels`: PNG/JPEG bytes decoded, resized
-  to `image_size` and kept as a lossless PNG of the resized image (3 channels), once per
-  distinct creative of a batch, in Transform and in every serving signature alike. Serving
-  clients send the creative's file; ingested examples already hold that PNG (computed once per
-  creative with the same function), which this maps to itself. The model decodes and scales
+- image: `trainer.images.model_input`: PNG/JPEG bytes decoded, resized to `image_size` and
+  kept as a lossless PNG of the resized image (3 channels), once per distinct creative of a
+  batch, in Transform and in every serving signature alike. Serving clients send the
+  creative's file; ingested examples already hold that PNG (computed once per creative with
+  the same function), which this keeps as it is, undecoded. The model decodes and scales
   it (`trainer.model.Pixels`), again once per distinct creative of a batch. That PNG is what
   every transformed example carries and what the trainer reads each epoch: ~300 bytes for
   the demo's icons, ~1.5 KB for photo-like banners, at most 3,072 + PNG framing at 32 px;
@@ -28,7 +28,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from trainer.features import Feature, FeatureRegistry, Kind, transformed_name
-from trainer.images import decode_image, encode_pixels
+from trainer.images import model_input
 
 NUMERIC_BUCKETS = 10
 LABEL_COUNTS_VOCAB = "label_class_counts"
@@ -112,8 +112,7 @@ def _text(raw, feature: Feature, registry: FeatureRegistry) -> dict:
 def _image(raw, feature: Feature, registry: FeatureRegistry) -> dict:
     # Impressions repeat a few creatives: decode, resize and encode each distinct one once per batch.
     distinct, index = tf.unique(_dense(raw, ""))
-    resized = encode_pixels(decode_image(distinct, registry.image_size))
-    return {transformed_name(feature.name): tf.gather(resized, index)}
+    return {transformed_name(feature.name): tf.gather(model_input(distinct, registry.image_size), index)}
 
 
 _TRANSFORMS = {

@@ -52,6 +52,33 @@ def test_the_graph_maps_a_thumbnail_to_itself_so_training_sees_the_served_pixels
     assert np.array_equal(served, stored)
 
 
+def test_model_input_keeps_a_ready_thumbnail_as_it_is_and_makes_the_others_in_order():
+    creatives = [banner(11), icon(12), noise(SIZE, SIZE, "PNG", 13), noise(90, 17, "JPEG", 14)]
+    stored = images.thumbnails(creatives, SIZE)
+    mixed = [stored[0], creatives[1], stored[1], creatives[2], creatives[0], creatives[3]]
+    made = images.model_input(tf.constant(mixed), SIZE).numpy()
+    slow = images.encode_pixels(images.decode_image(tf.constant(mixed), SIZE)).numpy()
+    assert [pixels_of(item).tolist() for item in made] == [pixels_of(item).tolist() for item in slow]
+    # What ingestion stored and a client's own 32 px RGB PNG come back byte for byte, undecoded.
+    assert made[0] == stored[0] and made[2] == stored[1] and made[3] == creatives[2]
+    assert made[1] == stored[1] and made[4] == stored[0]
+    assert images.model_input(tf.constant([], tf.string), SIZE).numpy().tolist() == []
+
+
+def test_model_input_does_not_decode_a_png_whose_header_says_it_is_ready():
+    ready = images.thumbnails([icon(15)], SIZE)[0]
+    # The header of a ready thumbnail in front of bytes that are no image data at all.
+    undecodable = ready[:33] + b"not image data"
+    assert images.model_input(tf.constant([undecodable]), SIZE).numpy().tolist() == [undecodable]
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        images.encode_pixels(images.decode_image(tf.constant([undecodable]), SIZE)).numpy()
+    # Other sizes, 16-bit depth and palettes are decoded: their header differs.
+    sixteen_bit = encoded(Image.fromarray(np.full((SIZE, SIZE), 40000, np.uint16)), "PNG")
+    for other in (noise(SIZE + 1, SIZE, "PNG"), sixteen_bit, encoded(Image.new("P", (SIZE, SIZE), 3), "PNG")):
+        [made] = images.model_input(tf.constant([other]), SIZE).numpy()
+        assert made != other and pixels_of(made).shape == (SIZE, SIZE, 3)
+
+
 def test_resizing_to_the_size_an_image_has_is_the_identity():
     rng = np.random.default_rng(0)
     for size in (1, 7, 32, 64):

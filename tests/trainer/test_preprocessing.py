@@ -7,13 +7,12 @@ import pytest
 import tensorflow as tf
 
 from trainer.features import Kind, transformed_name
+from trainer.images import encode_pixels, model_input
 from trainer.model import Pixels
 from trainer.preprocessing import (
     NUMERIC_BUCKETS,
     _dense,
     bucket_name,
-    decode_image,
-    encode_pixels,
     tokenize,
     transform_facts,
 )
@@ -117,6 +116,6 @@ def test_resized_creatives_travel_as_lossless_pngs_the_model_decodes():
     assert np.array_equal(np.rint(scaled * 255).astype(np.uint8), pixels)
 
 
-def test_decode_image_rejects_bytes_that_are_not_an_image():
+def test_the_image_transform_rejects_bytes_that_are_not_an_image():
     with pytest.raises(tf.errors.InvalidArgumentError):
-        decode_image(tf.constant([b"not a png"]), 8)
+        model_input(tf.constant([b"not a png"]), 8)
