@@ -3,6 +3,8 @@ serving graph share."""
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -52,31 +54,38 @@ def test_the_graph_maps_a_thumbnail_to_itself_so_training_sees_the_served_pixels
     assert np.array_equal(served, stored)
 
 
-def test_model_input_keeps_a_ready_thumbnail_as_it_is_and_makes_the_others_in_order():
+def test_model_input_keeps_what_it_made_as_it_is_and_makes_the_others_in_order():
     creatives = [banner(11), icon(12), noise(SIZE, SIZE, "PNG", 13), noise(90, 17, "JPEG", 14)]
     stored = images.thumbnails(creatives, SIZE)
     mixed = [stored[0], creatives[1], stored[1], creatives[2], creatives[0], creatives[3]]
-    made = images.model_input(tf.constant(mixed), SIZE).numpy()
-    slow = images.encode_pixels(images.decode_image(tf.constant(mixed), SIZE)).numpy()
-    assert [pixels_of(item).tolist() for item in made] == [pixels_of(item).tolist() for item in slow]
-    # What ingestion stored and a client's own 32 px RGB PNG come back byte for byte, undecoded.
-    assert made[0] == stored[0] and made[2] == stored[1] and made[3] == creatives[2]
-    assert made[1] == stored[1] and made[4] == stored[0]
+    made = images.model_input(tf.constant(mixed), SIZE).numpy().tolist()
+    # A plain 32 px RGB PNG (creatives[2]) is a client's file like any other: decoded.
+    assert made == [stored[0], stored[1], stored[1], stored[2], stored[0], stored[3]]
     assert images.model_input(tf.constant([], tf.string), SIZE).numpy().tolist() == []
 
 
-def test_model_input_does_not_decode_a_png_whose_header_says_it_is_ready():
+def test_model_input_does_not_decode_what_says_it_is_model_input():
     ready = images.thumbnails([icon(15)], SIZE)[0]
-    # The header of a ready thumbnail in front of bytes that are no image data at all.
-    undecodable = ready[:33] + b"not image data"
+    header = len(images._model_input_header(SIZE))
+    undecodable = ready[:header] + b"not image data"
     assert images.model_input(tf.constant([undecodable]), SIZE).numpy().tolist() == [undecodable]
     with pytest.raises(tf.errors.InvalidArgumentError):
         images.encode_pixels(images.decode_image(tf.constant([undecodable]), SIZE)).numpy()
-    # Other sizes, 16-bit depth and palettes are decoded: their header differs.
-    sixteen_bit = encoded(Image.fromarray(np.full((SIZE, SIZE), 40000, np.uint16)), "PNG")
-    for other in (noise(SIZE + 1, SIZE, "PNG"), sixteen_bit, encoded(Image.new("P", (SIZE, SIZE), 3), "PNG")):
-        [made] = images.model_input(tf.constant([other]), SIZE).numpy()
-        assert made != other and pixels_of(made).shape == (SIZE, SIZE, 3)
+    # The same mark at another size is decoded and resized.
+    other_size = images.thumbnails([icon(15)], SIZE + 1)[0]
+    [made] = images.model_input(tf.constant([other_size]), SIZE).numpy()
+    assert made != other_size and pixels_of(made).shape == (SIZE, SIZE, 3)
+
+
+def test_the_model_sees_64_levels_a_channel_in_a_png_any_decoder_reads():
+    creatives = [banner(16), icon(17), noise(300, 250, "PNG", 18)]
+    pixels = images.decode_image(tf.constant(creatives), SIZE).numpy()
+    step = 256 // images.LEVELS
+    assert set(np.unique(pixels) % step) == {step // 2}
+    assert len(np.unique(pixels)) <= images.LEVELS
+    for thumbnail, expected in zip(images.thumbnails(creatives, SIZE), pixels, strict=True):
+        with Image.open(io.BytesIO(thumbnail)) as image:
+            assert np.array_equal(np.asarray(image.convert("RGB")), expected)
 
 
 def test_resizing_to_the_size_an_image_has_is_the_identity():
@@ -90,8 +99,9 @@ def test_a_large_jpeg_is_decoded_at_the_dct_scale_that_keeps_the_size():
     jpeg = banner(7)
     # 250 px on the shorter side: 250 >= 4 x 32 but < 8 x 32, so libjpeg decodes at 1/4 scale.
     scaled = tf.io.decode_jpeg(jpeg, channels=3, ratio=4)
-    expected = tf.cast(tf.round(tf.clip_by_value(tf.image.resize(scaled, [SIZE, SIZE]), 0, 255)), tf.uint8)
-    assert np.array_equal(images.decode_image(tf.constant([jpeg]), SIZE).numpy()[0], expected.numpy())
+    rounded = np.round(np.clip(tf.image.resize(scaled, [SIZE, SIZE]).numpy(), 0, 255))
+    expected = (rounded // 4 * 4 + 2).astype(np.uint8)
+    assert np.array_equal(images.decode_image(tf.constant([jpeg]), SIZE).numpy()[0], expected)
 
 
 @pytest.mark.parametrize("name", sorted(bad_creatives()))
