@@ -227,12 +227,16 @@ class LocalStorage:
                 yield chunk
 
     def read(self, name: str, limit: int | None = None) -> bytes | None:
-        path = (self.root / name).resolve()
-        # A name that climbs out of the source (e.g. "../x") names no creative.
-        if not path.is_relative_to(self.root) or not path.is_file():
+        # A name that climbs out of the source ("../x", "/x") names no creative. Checked on the
+        # name, not with resolve(): a realpath per creative was a tenth of reading 100,000 of them.
+        relative = os.path.normpath(name)
+        if os.path.isabs(relative) or relative == ".." or relative.startswith("../"):
             return None
-        with open(path, "rb") as stream:
-            return stream.read(-1 if limit is None else limit)
+        try:
+            with open(self.root / relative, "rb") as stream:
+                return stream.read(-1 if limit is None else limit)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
 
 
 def open_storage(source: str) -> Storage:

@@ -20,7 +20,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
 
 from components.ingest.attempts import Attempt, drop_attempts
-from components.ingest.creatives import DEFAULT_FETCH_WORKERS, Creative, prepare_creatives
+from components.ingest.creatives import DEFAULT_FETCH_WORKERS, Creative, fetch_pool, prepare_creatives
 from components.ingest.storage import ObjectInfo, open_storage
 from trainer import rows
 from trainer.features import FeatureRegistry
@@ -236,10 +236,14 @@ class PrepareCreatives(beam.DoFn):
         self._storage = open_storage(self._source)
         # One byte past the limit is enough to know a creative is too large.
         self._limit = MAX_BYTES + 1
+        self._pool = fetch_pool(self._workers)
 
     def process(self, names: list[str]):
         self._fetched.inc(len(names))
-        yield from prepare_creatives(names, self._fetch, self._size, self._workers)
+        yield from prepare_creatives(names, self._fetch, self._size, self._workers, self._pool)
+
+    def teardown(self) -> None:
+        self._pool.shutdown(cancel_futures=True)
 
     def _fetch(self, name: str) -> bytes | None:
         return self._storage.read(name, limit=self._limit)

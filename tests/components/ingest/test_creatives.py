@@ -9,8 +9,8 @@ import time
 import pytest
 
 from components.ingest import creatives as module
-from components.ingest.creatives import fetch_in_order, prepare_creatives, stored_creatives_fingerprint
-from components.ingest.storage import LocalStorage
+from components.ingest.creatives import fetch_in_order, fetch_pool, prepare_creatives, stored_creatives_fingerprint
+from components.ingest.storage import LocalStorage, open_storage
 from tests.bad_creatives import bad_creatives
 from tests.components.ingest import dataset as ds
 from trainer import images, rows
@@ -118,3 +118,35 @@ def test_the_stored_creatives_fingerprint_follows_content_not_names(tmp_path):
     path = tmp_path / "creatives" / "ad_1.png"
     path.write_bytes(ds.png(shade=77))
     assert stored_creatives_fingerprint(storage, registry) != before
+
+
+def test_a_kept_pool_serves_every_call_and_an_abandoned_call_leaves_nothing_queued():
+    names = [f"creatives/{i}.png" for i in range(40)]
+    recorder = Recorder({name: name.encode() for name in names})
+    with fetch_pool(4) as pool:
+        for start in (0, 20):
+            chunk = names[start:start + 20]
+            assert list(fetch_in_order(chunk, recorder.fetch, workers=4, pool=pool)) == [
+                (name, name.encode()) for name in chunk]
+        threads = {thread.name for thread in threading.enumerate() if thread.name.startswith("fetch-creative")}
+        assert 0 < len(threads) <= 4
+    # One thread, four fetches asked ahead: the reader stops after the first result, and the
+    # ones still queued behind the running one are cancelled, not fetched.
+    calls = len(recorder.calls)
+    with fetch_pool(1) as pool:
+        stopped = fetch_in_order(names, recorder.fetch, workers=4, pool=pool)
+        next(stopped)
+        stopped.close()
+    assert len(recorder.calls) - calls <= 2
+
+
+def test_a_local_source_names_no_creative_outside_itself(tmp_path):
+    (tmp_path / "source" / "creatives").mkdir(parents=True)
+    (tmp_path / "source" / "creatives" / "a.png").write_bytes(b"a")
+    (tmp_path / "secret.png").write_bytes(b"secret")
+    storage = open_storage(str(tmp_path / "source"))
+    assert storage.read("creatives/a.png") == b"a"
+    assert storage.read("creatives/./a.png") == b"a"
+    for name in ("../secret.png", "creatives/../../secret.png", str(tmp_path / "secret.png"), "creatives",
+                 "creatives/missing.png", "creatives/a.png/x"):
+        assert storage.read(name) is None, name
