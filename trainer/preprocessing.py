@@ -14,7 +14,7 @@ takes raw features and training and serving cannot drift apart:
   creative's file; ingested examples already hold that PNG (computed once per creative with
   the same function), which this keeps as it is, undecoded. The model decodes and scales
   it (`trainer.model.Pixels`), again once per distinct creative of a batch. That PNG is what
-  every transformed example carries and what the trainer reads each epoch: ~350 bytes for
+  every transformed example carries and what the trainer reads each epoch: ~380 bytes for
   the demo's icons, ~1 KB for photo-like banners, at most 3,072 + PNG framing at 32 px;
 - label: kept as int64 under its transformed name; its class counts are stored as a TFT
   vocabulary so training can start from the class prior.
