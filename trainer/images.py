@@ -10,9 +10,9 @@ serving sees and Transform does not decode what ingestion made.
 
 Why `LEVELS` = 64: at 32 px the two low bits of a channel are what a creative's JPEG artifacts
 and photo grain leave after resizing, not something an ad's look is made of; without them a
-photo-like banner's stored input is 1.5x smaller (1,516 -> 1,019 bytes on average with zlib at level 6; a flat icon's
-359 -> 352), and the traits the model sees (hue, contrast, a near-white button) move by 4%
-steps of brightness or more.
+photo-like banner's stored input is 1.5x smaller (1,516 -> 1,019 bytes on average with zlib at
+level 6; a flat icon's 359 -> 352), and the traits the model sees (hue, contrast, a near-white
+button) move by 4% steps of brightness or more.
 
 Before anything is decoded, `header_problem` reads the header only and refuses what would
 mislead the model or exhaust memory: formats other than PNG and JPEG (a GIF included), an image

@@ -8,9 +8,9 @@ takes raw features and training and serving cannot drift apart:
 - numeric: a z-score (deep part) and a quantile bucket (wide part);
 - text: lower-cased word tokens, a vocabulary with OOV buckets, padded or cut to
   `text_max_tokens` ids where 0 means "no token";
-- image: `trainer.images.model_input`: PNG/JPEG bytes decoded, resized to `image_size`, 64 levels a channel, and
-  kept as a lossless PNG of the resized image (3 channels), once per distinct creative of a
-  batch, in Transform and in every serving signature alike. Serving clients send the
+- image: `trainer.images.model_input`: PNG/JPEG bytes decoded, resized to `image_size`, 64
+  levels a channel, and kept as a lossless PNG of the resized image (3 channels), once per
+  distinct creative of a batch, in Transform and in every serving signature alike. Serving clients send the
   creative's file; ingested examples already hold that PNG (computed once per creative with
   the same function), which this keeps as it is, undecoded. The model decodes and scales
   it (`trainer.model.Pixels`), again once per distinct creative of a batch. That PNG is what
