@@ -24,6 +24,11 @@ ROWS_READ = "rows_read"
 ROWS_WRITTEN = "rows_written"
 ROWS_QUARANTINED = "rows_quarantined"
 ROWS_OTHER_MONTHS = "rows_other_months"
+# The folder of the Examples artifact that stores each distinct creative's model input once
+# (gzipped TFRecords of `trainer.thumbnail_table.record`), which training rows name by key;
+# see `creatives_pattern`.
+CREATIVES_FOLDER = "Creatives"
+THUMBNAILS_FILE = "thumbnails"
 # Per split and per rejection reason, built by `split_rows` and `quarantined_rows`.
 _SPLIT_ROWS = "rows_{split}"
 _QUARANTINED_ROWS = "quarantined_{reason}"
@@ -61,6 +66,11 @@ PUSHED_VERSION = "pushed_version"
 # --- ComparisonReport (CompareModels) -----------------------------------------------------
 FAILURES = "failures"
 REPORT_HTML = "report_html"
+
+
+def creatives_pattern(examples_uri: str) -> str:
+    """The files of an Examples artifact's stored creatives (`CREATIVES_FOLDER`)."""
+    return f"{examples_uri.rstrip('/')}/{CREATIVES_FOLDER}/{THUMBNAILS_FILE}-*"
 
 
 def split_rows(split: str) -> str:

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 # its extensions (Vertex AI's client among them), ~3 s of every run's start-up.
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.components.statistics_gen.component import StatisticsGen
-from tfx.components.trainer.component import Trainer
 from tfx.components.transform.component import Transform
 from tfx.orchestration.metadata import sqlite_metadata_connection_config
 from tfx.orchestration.pipeline import Pipeline
@@ -20,6 +19,7 @@ from components.evaluate.component import EvaluateModel
 from components.ingest.component import IngestImpressions
 from components.production_model.component import FindProductionModel
 from components.push.component import PushModel
+from components.train.component import TrainModel
 from components.validate.comparators import comparators_to_json
 from components.validate.component import ValidateImpressions
 from components.validate_serving.component import ValidateServing
@@ -194,12 +194,14 @@ def create_pipeline(config: ClickpipeConfig, target: RunTarget) -> Pipeline:
         disable_statistics=True,
     ).with_id(nodes.TRANSFORM)
 
-    # The Keras model on tabular, text and creative features.
-    trainer = Trainer(
+    # The Keras model on tabular, text and creative features: TFX's Trainer, which also gets the
+    # creatives ingestion stored once, which the training rows name by key.
+    trainer = TrainModel(
         run_fn=RUN_FN,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=validated_schema,
+        creatives=ingest.outputs["examples"],
         train_args=TrainArgs(),
         eval_args=EvalArgs(),
         custom_config={"registry": registry.to_dict(), "training": config.training.model_dump()},

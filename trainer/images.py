@@ -47,6 +47,11 @@ _MARK = b"clickpipe model input, 64 levels"
 # 32 px input to within 2% of level 6's size, at 0.45x level 6's time (73 vs 163 us, 1,036 vs 1,021
 # bytes on average over 256 of the generator's banners; icons 377 vs 351 bytes, 32 vs 37 us).
 _PNG_LEVEL = 4
+# What a training row carries instead of its creative's model input: this prefix and the first 32
+# hex digits (128 bits) of the input's SHA-256; the inputs themselves are stored once per run,
+# beside the rows (`trainer.thumbnail_table`).
+THUMBNAIL_KEY_PREFIX = b"cpthumb:"
+_KEY_DIGITS = 32
 # Modes of a PNG that carries transparency.
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 
@@ -54,6 +59,12 @@ _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 def content_digest(data: bytes) -> str:
     """The SHA-256 of a creative's bytes, in hex: what decides whether two creatives are one."""
     return hashlib.sha256(data).hexdigest()
+
+
+def thumbnail_key(thumbnail: bytes) -> bytes:
+    """The key a training row names a creative's model input by: a digest of that input, so
+    two creatives that make the same input share one key and a changed creative gets another."""
+    return THUMBNAIL_KEY_PREFIX + hashlib.sha256(thumbnail).hexdigest()[:_KEY_DIGITS].encode()
 
 
 def header_problem(data: bytes) -> str | None:
@@ -126,12 +137,16 @@ def model_input(encoded, size: int):
     ``size`` x ``size`` RGB pixels per row, `encode_pixels(decode_image(...))`.
 
     What `encode_pixels` made at this size (as ingestion stores every creative) is kept as it is,
-    undecoded: it already is that function's result, which maps to itself.
+    undecoded: it already is that function's result, which maps to itself. So is a
+    `thumbnail_key` (what a training row carries): the trainer puts the input it names in its
+    place before the model sees it; anywhere else it fails in the model as an invalid PNG.
     """
     import tensorflow as tf
 
     header = _model_input_header(size)
-    ready = tf.cast(tf.strings.substr(encoded, 0, len(header)) == header, tf.int32)
+    ready = tf.cast((tf.strings.substr(encoded, 0, len(header)) == header)
+                    | (tf.strings.substr(encoded, 0, len(THUMBNAIL_KEY_PREFIX)) == THUMBNAIL_KEY_PREFIX),
+                    tf.int32)
     rows = tf.range(tf.shape(encoded)[0])
     to_make, kept = tf.dynamic_partition(encoded, ready, 2)
     made = encode_pixels(decode_image(to_make, size))

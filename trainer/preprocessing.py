@@ -11,11 +11,11 @@ takes raw features and training and serving cannot drift apart:
 - image: `trainer.images.model_input`: PNG/JPEG bytes decoded, resized to `image_size`, 64
   levels a channel, and kept as a lossless PNG of the resized image (3 channels), once per
   distinct creative of a batch, in Transform and in every serving signature alike. Serving clients send the
-  creative's file; ingested examples already hold that PNG (computed once per creative with
-  the same function), which this keeps as it is, undecoded. The model decodes and scales
-  it (`trainer.model.Pixels`), again once per distinct creative of a batch. That PNG is what
-  every transformed example carries and what the trainer reads each epoch: ~380 bytes for
-  the demo's icons, ~1 KB for photo-like banners, at most 3,072 + PNG framing at 32 px;
+  creative's file; ingested eval examples already hold that PNG (computed once per creative
+  with the same function), which this keeps as it is, undecoded, and training examples its
+  key (`trainer.images.thumbnail_key`), also kept, which the trainer resolves from the
+  creatives stored once (`trainer.thumbnail_table`). The model decodes and scales the PNG
+  (`trainer.model.Pixels`), again once per distinct creative of a batch;
 - label: kept as int64 under its transformed name; its class counts are stored as a TFT
   vocabulary so training can start from the class prior.
 """

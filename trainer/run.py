@@ -1,7 +1,9 @@
 """The TFX Trainer's entry point: a thin adapter from `FnArgs` to `trainer.train`.
 
-Wired as ``Trainer(run_fn="trainer.run.run_fn", custom_config={"registry": ...,
-"training": ...})``. Without ``TrainArgs(num_steps=...)`` TFX passes ``train_steps=None`` and
+Wired as ``TrainModel(run_fn="trainer.run.run_fn", custom_config={"registry": ...,
+"training": ...})`` (components/train: TFX's Trainer that also gets the ingested examples, and
+adds ``"thumbnails"``, the file pattern of their creatives' model inputs, which the training
+rows name by key; `trainer.thumbnail_table`). Without ``TrainArgs(num_steps=...)`` TFX passes ``train_steps=None`` and
 training runs ``training.epochs`` passes over the train split; the whole eval split is used
 for early stopping and for the final metrics (``eval_steps`` is not used).
 """
@@ -17,16 +19,20 @@ import tensorflow_transform as tft
 from trainer.export import export_serving_model
 from trainer.features import FeatureRegistry
 from trainer.settings import TrainingSettings
+from trainer.thumbnail_table import ThumbnailTable
 from trainer.train import evaluate, train
 
 METRICS_FILE = "metrics.json"
+# The custom_config key of the creatives' model inputs: a file pattern (`trainer.thumbnail_table`).
+THUMBNAILS = "thumbnails"
 
 
 def run_fn(fn_args) -> None:
     """Trains on Transform's output, writes eval metrics and exports the serving model.
 
     Args:
-        fn_args: TFX's `FnArgs`; reads `custom_config`, `train_files`, `eval_files`,
+        fn_args: TFX's `FnArgs`; reads `custom_config` (``registry``, ``training`` and
+            optionally ``thumbnails``), `train_files`, `eval_files`,
             `train_steps`, `transform_graph_path`, `serving_model_dir` and
             `model_run_dir`.
 
@@ -40,10 +46,11 @@ def run_fn(fn_args) -> None:
     settings = TrainingSettings.from_dict(custom_config.get("training", {}))
     tf_transform_output = tft.TFTransformOutput(
         fn_args.transform_graph_path or fn_args.transform_output)
+    thumbnails = ThumbnailTable.load([custom_config[THUMBNAILS]]) if THUMBNAILS in custom_config else None
     board = tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, profile_batch=0)
     model = train(fn_args.train_files, fn_args.eval_files, tf_transform_output, registry,
-                  settings, train_steps=fn_args.train_steps, callbacks=[board])
-    metrics = evaluate(model, fn_args.eval_files, tf_transform_output, registry)
+                  settings, train_steps=fn_args.train_steps, callbacks=[board], thumbnails=thumbnails)
+    metrics = evaluate(model, fn_args.eval_files, tf_transform_output, registry, thumbnails=thumbnails)
     write_metrics(metrics, fn_args.model_run_dir)
     export_serving_model(model, tf_transform_output, registry, fn_args.serving_model_dir)
 

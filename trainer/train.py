@@ -7,10 +7,11 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from trainer.features import FeatureRegistry, transformed_name
+from trainer.features import FeatureRegistry, Kind, transformed_name
 from trainer.model import build_model, input_specs
 from trainer.preprocessing import transform_facts
 from trainer.settings import TrainingSettings
+from trainer.thumbnail_table import ThumbnailTable
 from trainer.tracing import leave_keras_to_tracing
 
 SHUFFLE_BUFFER = 10_000
@@ -34,7 +35,8 @@ def _records(file_patterns: Sequence[str]) -> tf.data.Dataset:
 
 def make_dataset(file_patterns: Sequence[str], tf_transform_output, registry: FeatureRegistry,
                  batch_size: int, *, shuffle: bool, seed: int | None = None,
-                 repeat: bool = False, cache: bool = False) -> tf.data.Dataset:
+                 repeat: bool = False, cache: bool = False,
+                 thumbnails: ThumbnailTable | None = None) -> tf.data.Dataset:
     """(features, label) batches of transformed examples: one epoch, or endless with `repeat`.
 
     Plain tf.data over Transform's TFRecords: records are shuffled and batched, and each batch
@@ -43,15 +45,21 @@ def make_dataset(file_patterns: Sequence[str], tf_transform_output, registry: Fe
     data, that doubled the reader's cost per example.) Repeating before shuffling keeps the
     shuffle buffer full across epochs instead of refilling it, while the model waits, at the
     start of each one. With `cache`, the decompressed records are kept in memory during the
-    first pass, and later passes read them from there instead of the files.
+    first pass, and later passes read them from there instead of the files. With `thumbnails`,
+    the image features' keys (training rows name their creative's model input by key, stored
+    once per run) are swapped for the inputs they name, batch by batch after the cache, so
+    what is cached and re-read each epoch is the rows without their images.
     """
     specs = input_specs(registry)
+    images = [transformed_name(f.name) for f in registry.of_kind(Kind.IMAGE)] if thumbnails else []
     label = transformed_name(registry.label)
     all_specs = tf_transform_output.transformed_feature_spec()
     parse_specs = {name: all_specs[name] for name in [*specs, label]}
 
     def to_model_inputs(serialized: tf.Tensor):
         features = tf.io.parse_example(serialized, parse_specs)
+        for name in images:
+            features[name] = thumbnails.resolve(features[name])
         batch = {name: tf.reshape(features[name], [-1, *spec.shape[1:]])
                  for name, spec in specs.items()}
         return batch, tf.reshape(features[label], [-1, 1])
@@ -85,8 +93,8 @@ def fits_in_cache(size: int, settings: TrainingSettings) -> bool:
 
 
 def training_dataset(file_patterns: Sequence[str], tf_transform_output,
-                     registry: FeatureRegistry, settings: TrainingSettings
-                     ) -> tuple[tf.data.Dataset, int]:
+                     registry: FeatureRegistry, settings: TrainingSettings,
+                     thumbnails: ThumbnailTable | None = None) -> tuple[tf.data.Dataset, int]:
     """Endless shuffled training batches and the number of steps that make one epoch; the
     split is cached in memory after the first epoch when it fits in `settings.cache_mb`."""
     examples, size = count_records(file_patterns)
@@ -94,13 +102,14 @@ def training_dataset(file_patterns: Sequence[str], tf_transform_output,
         raise ValueError(f"no training examples in {', '.join(file_patterns)}")
     dataset = make_dataset(file_patterns, tf_transform_output, registry, settings.batch_size,
                            shuffle=True, seed=settings.seed, repeat=True,
-                           cache=fits_in_cache(size, settings))
+                           cache=fits_in_cache(size, settings), thumbnails=thumbnails)
     return dataset, -(-examples // settings.batch_size)
 
 
 def train(train_files: Sequence[str], eval_files: Sequence[str], tf_transform_output,
           registry: FeatureRegistry, settings: TrainingSettings, *,
-          train_steps: int | None = None, callbacks: Sequence = ()) -> tf.keras.Model:
+          train_steps: int | None = None, callbacks: Sequence = (),
+          thumbnails: ThumbnailTable | None = None) -> tf.keras.Model:
     """Builds and fits the model, stopping early on the eval split's log-loss.
 
     Args:
@@ -112,6 +121,7 @@ def train(train_files: Sequence[str], eval_files: Sequence[str], tf_transform_ou
         train_steps: when given, stop after this many batches in total instead of after
             `settings.epochs` passes.
         callbacks: extra Keras callbacks, e.g. TensorBoard.
+        thumbnails: the creatives' model inputs that rows name by key, if they do.
 
     Returns:
         The fitted model, with the weights of its best eval epoch.
@@ -119,9 +129,10 @@ def train(train_files: Sequence[str], eval_files: Sequence[str], tf_transform_ou
     leave_keras_to_tracing()
     model = build_model(registry, transform_facts(registry, tf_transform_output), settings)
     train_data, steps_per_epoch = training_dataset(train_files, tf_transform_output, registry,
-                                                   settings)
+                                                   settings, thumbnails)
     eval_data = make_dataset(eval_files, tf_transform_output, registry, settings.batch_size,
-                             shuffle=False, cache=fits_in_cache(count_records(eval_files)[1], settings))
+                             shuffle=False, cache=fits_in_cache(count_records(eval_files)[1], settings),
+                             thumbnails=thumbnails)
     if train_steps:
         steps_per_epoch = max(1, train_steps // settings.epochs)
     early_stopping = tf.keras.callbacks.EarlyStopping(
@@ -175,8 +186,10 @@ def _average_ranks(values: np.ndarray) -> np.ndarray:
 
 
 def evaluate(model: tf.keras.Model, eval_files: Sequence[str], tf_transform_output,
-             registry: FeatureRegistry, batch_size: int = 1024) -> dict[str, float]:
+             registry: FeatureRegistry, batch_size: int = 1024,
+             thumbnails: ThumbnailTable | None = None) -> dict[str, float]:
     """The model's AUC and log-loss on transformed eval examples."""
-    dataset = make_dataset(eval_files, tf_transform_output, registry, batch_size, shuffle=False)
+    dataset = make_dataset(eval_files, tf_transform_output, registry, batch_size, shuffle=False,
+                           thumbnails=thumbnails)
     return binary_metrics(*predict_with_labels(model, dataset))
 

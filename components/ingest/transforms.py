@@ -8,22 +8,31 @@ Creatives are read once per run, not once per file or worker: a first pass over 
 collects the creative paths their rows name, Beam makes them distinct across the whole run,
 batches of them are fetched in parallel and turned into model input (`PrepareCreatives`), and
 that small map of path to thumbnail is the side input rows are encoded with.
+
+Each distinct model input is written once, to the artifact's `Creatives/` folder, and a training
+row carries only its key (`trainer.images.thumbnail_key`), so what the training split stores,
+and what statistics, Transform and every training epoch read per impression, does not grow with
+the creative. Eval rows carry the input itself: they are what the gate and the serving checks
+send to the model's serving signatures, as a client would.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
 
+from components import artifacts
 from components.ingest.attempts import Attempt, drop_attempts
 from components.ingest.creatives import DEFAULT_FETCH_WORKERS, Creative, fetch_pool, prepare_creatives
 from components.ingest.storage import ObjectInfo, open_storage
 from trainer import rows
 from trainer.features import FeatureRegistry
+from trainer.images import thumbnail_key
+from trainer.thumbnail_table import record
 
 METRICS_NAMESPACE = "clickpipe.ingest"
 QUARANTINE = "quarantine"
@@ -159,7 +168,7 @@ class IngestFile(beam.DoFn):
             line_number, line = batch[position]
             quarantine.write(rows.quarantine_record(file, line_number, line, rejected) + "\n")
         splits = [rows.split_of(example_id, self._eval_percent) for example_id in table.example_ids]
-        for split, serialized in zip(splits, rows.encode(table), strict=True):
+        for split, serialized in zip(splits, rows.encode(keyed(table, splits)), strict=True):
             writers[split].write(serialized)
         for split in rows.SPLITS:
             self._written[split].inc(splits.count(split))
@@ -168,6 +177,20 @@ class IngestFile(beam.DoFn):
         # Prepared once per run by PrepareCreatives: the thumbnail, or why it has none.
         creative = self._prepared[name]
         return creative.rejected or creative.thumbnail
+
+
+def keyed(table: rows.Table, splits: list[str]) -> rows.Table:
+    """The table with the training rows' images replaced by their keys (`thumbnail_key`)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    training = pa.array([split == rows.TRAIN for split in splits], pa.bool_())
+    images = {}
+    for name, column in table.images.items():
+        distinct = pc.unique(column)
+        keys = pa.array([thumbnail_key(value) for value in distinct.to_pylist()], pa.binary())
+        images[name] = pc.if_else(training, keys.take(pc.index_in(column, value_set=distinct)), column)
+    return replace(table, images=images)
 
 
 def open_records(storage, info: ObjectInfo, registry: FeatureRegistry, months: tuple[str, ...] | None):
@@ -266,7 +289,8 @@ def build_ingest(
     ``Split-<split>/data_tfrecord-<file>-of-<files>.gz`` and its quarantined rows beside, so no
     row crosses Beam one by one; once all are in, what killed attempts left is removed.
     `months`: with the registry's span column, the months to keep.
-    The distinct creatives of all files are prepared once, `fetch_workers` fetches at a time.
+    The distinct creatives of all files are prepared once, `fetch_workers` fetches at a time,
+    and their model inputs written once to ``Creatives/thumbnails-*.gz``.
     """
     import tensorflow as tf
 
@@ -287,6 +311,17 @@ def build_ingest(
         | "PrepareCreatives" >> beam.ParDo(PrepareCreatives(source, registry.image_size, fetch_workers))
     )
     ingested = spread | "IngestFiles" >> beam.ParDo(ingest_file, creatives=beam.pvalue.AsDict(creatives))
+    # Beam's file sink writes to a temporary folder and renames when done: a retried bundle
+    # leaves no duplicate.
+    _ = (
+        creatives
+        | "Thumbnails" >> beam.FlatMap(lambda named: [named[1].thumbnail] if named[1].thumbnail else [])
+        | "DistinctThumbnails" >> beam.Distinct()
+        | "Records" >> beam.Map(record)
+        | "WriteCreatives" >> beam.io.WriteToTFRecord(
+            os.path.join(examples_uri, artifacts.CREATIVES_FOLDER, artifacts.THUMBNAILS_FILE),
+            file_name_suffix=".gz")
+    )
     # After the last file: the folders of attempts that died (see Attempt).
     _ = (
         ingested

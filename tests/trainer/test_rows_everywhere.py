@@ -60,9 +60,9 @@ def source(tmp_path_factory):
     return root, lines
 
 
-def ingest_span(root, out, month: str = MONTH) -> None:
+def ingest_span(root, out, month: str = MONTH) -> dict:
     """The span's one file through ingestion's DoFns, as Beam runs them: its creatives named,
-    prepared once, then its rows encoded with them."""
+    prepared once, then its rows encoded with them; returns the prepared creatives by path."""
     from components.ingest.storage import open_storage
     from components.ingest.transforms import CreativeNames, IngestFile, PrepareCreatives
 
@@ -79,23 +79,32 @@ def ingest_span(root, out, month: str = MONTH) -> None:
     ingest = IngestFile(str(root), registry.to_dict(), 20, str(out / "examples"), str(out / "quarantine"), files=1)
     ingest.setup()
     list(ingest.process((0, info), creatives) or [])
+    return creatives
 
 
 @pytest.fixture(scope="module")
 def ingested(source, tmp_path_factory):
-    """Per row, in file order: ("example", bytes) or ("rejected", reason, detail)."""
+    """Per row, in file order: ("example", bytes) or ("rejected", reason, detail). A training
+    row's creative is its model input as the trainer sees it: its key resolved by the trainer's
+    `ThumbnailTable` from what ingestion stored."""
     import tensorflow as tf
+
+    from trainer.thumbnail_table import ThumbnailTable
 
     root, _ = source
     out = tmp_path_factory.mktemp("ingested")
     registry = ds.registry()
-    ingest_span(root, out)
+    stored = [c.thumbnail for c in ingest_span(root, out).values() if c.thumbnail]
+    table = ThumbnailTable([images.thumbnail_key(t) for t in stored], stored)
     examples = {}
     for path in sorted((out / "examples").glob("Split-*/*.gz")):
         for record in tf.data.TFRecordDataset(str(path), compression_type="GZIP"):
-            serialized = record.numpy()
-            example_id = tf.train.Example.FromString(serialized).features.feature[registry.example_id]
-            examples[example_id.bytes_list.value[0].decode()] = serialized
+            example = tf.train.Example.FromString(record.numpy())
+            creative = example.features.feature[IMAGE].bytes_list.value
+            assert creative[0].startswith(images.THUMBNAIL_KEY_PREFIX) == ("Split-train" in str(path))
+            creative[0] = table.resolve(tf.constant(creative[:1])).numpy()[0]
+            example_id = example.features.feature[registry.example_id]
+            examples[example_id.bytes_list.value[0].decode()] = example.SerializeToString()
     quarantined = {}
     for path in (out / "quarantine").glob("*.jsonl"):
         for line in path.read_text().splitlines():

@@ -7,6 +7,7 @@ import apache_beam as beam
 import pytest
 import tensorflow as tf
 
+from components.artifacts import CREATIVES_FOLDER
 from components.ingest import transforms
 from components.ingest.attempts import ATTEMPTS_FOLDER, Attempt, drop_attempts
 from components.ingest.executor import IngestSettings, ingest
@@ -106,7 +107,9 @@ def test_a_bundle_retried_after_its_worker_died_mid_file_leaves_what_one_clean_a
     clean, retried_files = written(tmp_path / "clean"), written(tmp_path / "retried")
     assert sorted(clean) == sorted(retried_files)
     assert clean == retried_files
-    assert sum(len(v) for k, v in clean.items() if k.endswith(".gz")) == 90
+    assert sum(len(v) for k, v in clean.items() if "Split-" in k) == 90
+    # Each creative's model input once, however many rows and attempts named it.
+    assert sum(len(v) for k, v in clean.items() if CREATIVES_FOLDER in k) == 3
     assert sum(len(v) for k, v in clean.items() if k.endswith(".jsonl")) == 1
     # What the dead attempts left was dropped once every file was in.
     assert not list((tmp_path / "retried").rglob(ATTEMPTS_FOLDER))

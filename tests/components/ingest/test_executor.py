@@ -8,6 +8,7 @@ import apache_beam as beam
 import pytest
 import tensorflow as tf
 
+from components.artifacts import CREATIVES_FOLDER, THUMBNAILS_FILE
 from components.ingest.executor import IngestError, IngestSettings, ingest
 from tests.bad_creatives import bad_creatives
 from tests.components.ingest import dataset as ds
@@ -40,6 +41,28 @@ def read_split(out, split):
     return [tf.train.Example.FromString(r.numpy()) for r in records]
 
 
+def stored_creatives(out):
+    """The Examples artifact's stored model inputs, as a list of (key, thumbnail)."""
+    files = sorted(str(p) for p in (out / "examples" / CREATIVES_FOLDER).glob(f"{THUMBNAILS_FILE}-*.gz"))
+    records = tf.data.TFRecordDataset(files, compression_type="GZIP")
+    return [(f["key"].bytes_list.value[0], f["thumbnail"].bytes_list.value[0])
+            for f in (tf.train.Example.FromString(r.numpy()).features.feature for r in records)]
+
+
+def row_creatives(out):
+    """Each row's creative as the trainer and the gate see it: the model input, a training row's
+    key resolved through the stored creatives."""
+    stored = dict(stored_creatives(out))
+    found = []
+    for split in rows.SPLITS:
+        for example in read_split(out, split):
+            value = example.features.feature["creative"].bytes_list.value[0]
+            # Training rows name their input by key; eval rows carry it, as a client sends a creative.
+            assert value.startswith(images.THUMBNAIL_KEY_PREFIX) == (split == rows.TRAIN)
+            found.append((example, stored[value] if split == rows.TRAIN else value))
+    return found
+
+
 def ids_by_split(out):
     return {
         split: sorted(e.features.feature["impression_id"].bytes_list.value[0].decode() for e in read_split(out, split))
@@ -66,19 +89,24 @@ def test_window_ingests_every_row_with_its_creative(clean_source, tmp_path):
     selection, counts = run_ingest(url, tmp_path / "out", window=2)
     assert selection.months == ("2026-09", "2026-10")
     assert counts.read == 90 and counts.rows_written == 90 and counts.rows_quarantined == 0
-    examples = read_split(tmp_path / "out", rows.TRAIN) + read_split(tmp_path / "out", rows.EVAL)
-    assert len(examples) == 90
-    for example in examples:
+    found = row_creatives(tmp_path / "out")
+    assert len(found) == 90
+    examples = [example for example, _ in found]
+    for example, model_input in found:
         feature = example.features.feature
         ad_id = feature["ad_id"].bytes_list.value[0].decode()
         creative = (root / "creatives" / f"{ad_id}.png").read_bytes()
-        # The example carries the creative's model input, computed as the serving graph does.
-        assert feature["creative"].bytes_list.value[0] == images.thumbnails([creative], ds.registry().image_size)[0]
+        # The creative's model input, computed as the serving graph does.
+        assert model_input == images.thumbnails([creative], ds.registry().image_size)[0]
         assert feature["clicked"].int64_list.value == [1]
         assert feature["bid_price"].float_list.value == [pytest.approx(0.42)]
         assert feature["ad_title"].bytes_list.value == [b"Fast shoes, for runners"]
     assert {e.features.feature["ad_id"].bytes_list.value[0] for e in examples} == {b"ad_0", b"ad_1", b"ad_2", b"ad_3"}
     assert counts.written == {split: len(read_split(tmp_path / "out", split)) for split in rows.SPLITS}
+    # Each distinct creative's input is stored once, under its own digest.
+    stored = stored_creatives(tmp_path / "out")
+    assert len(stored) == len({key for key, _ in stored}) == 4
+    assert all(key == images.thumbnail_key(thumbnail) for key, thumbnail in stored)
 
 
 def test_splits_are_the_same_every_run_and_follow_the_id_hash(clean_source, tmp_path):
@@ -253,10 +281,8 @@ def test_a_creative_changed_between_two_runs_of_a_month_is_read_again(tmp_path):
 
     def creatives(out):
         found = {}
-        for example in read_split(out, rows.TRAIN) + read_split(out, rows.EVAL):
-            feature = example.features.feature
-            found.setdefault(feature["ad_id"].bytes_list.value[0].decode(), set()).add(
-                feature["creative"].bytes_list.value[0])
+        for example, model_input in row_creatives(out):
+            found.setdefault(example.features.feature["ad_id"].bytes_list.value[0].decode(), set()).add(model_input)
         return found
 
     first, second = creatives(tmp_path / "first"), creatives(tmp_path / "second")
