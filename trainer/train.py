@@ -146,10 +146,16 @@ def train(train_files: Sequence[str], eval_files: Sequence[str], tf_transform_ou
 
 def predict_with_labels(model: tf.keras.Model, dataset: tf.data.Dataset
                         ) -> tuple[np.ndarray, np.ndarray]:
-    """Click probabilities and labels over one pass of a (features, label) dataset."""
+    """Click probabilities and labels over one pass of a (features, label) dataset.
+
+    The model runs as one traced function, not layer by layer in eager mode: over the 200,000
+    eval rows of a 1,000,000-impression banner month that took 104 s instead of 8 s (the image
+    branch's per-creative PNG decode is a loop, which eager mode runs step by step in Python).
+    """
+    predict = tf.function(lambda features: model(features, training=False), reduce_retracing=True)
     probabilities, labels = [], []
     for features, label in dataset:
-        probabilities.append(model(features, training=False).numpy().reshape(-1))
+        probabilities.append(predict(features).numpy().reshape(-1))
         labels.append(label.numpy().reshape(-1))
     return np.concatenate(probabilities), np.concatenate(labels)
 
