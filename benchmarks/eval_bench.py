@@ -337,8 +337,10 @@ def _retrain(month1: dict, config, id_dropout: float, out: Path) -> str:
     """Month 1's model trained again with another `id_dropout`, exported like the Trainer does."""
     import tensorflow_transform as tft
 
+    from components.artifacts import creatives_pattern
     from trainer.export import export_serving_model
     from trainer.settings import TrainingSettings
+    from trainer.thumbnail_table import ThumbnailTable
     from trainer.train import train
 
     transform = month1["TransformFeatures"]
@@ -346,7 +348,10 @@ def _retrain(month1: dict, config, id_dropout: float, out: Path) -> str:
     output = tft.TFTransformOutput(transform["transform_graph"])
     examples = transform["transformed_examples"]
     registry = config.registry()
-    model = train([f"{examples}/Split-train/*"], [f"{examples}/Split-eval/*"], output, registry, settings)
+    # The training rows name their creatives by key, as TrainModel reads them.
+    thumbnails = ThumbnailTable.load([creatives_pattern(month1["IngestImpressions"]["examples"])])
+    model = train([f"{examples}/Split-train/*"], [f"{examples}/Split-eval/*"], output, registry, settings,
+                  thumbnails=thumbnails)
     export_serving_model(model, output, registry, str(out / "Format-Serving"))
     return str(out)
 

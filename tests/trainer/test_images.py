@@ -77,6 +77,18 @@ def test_model_input_does_not_decode_what_says_it_is_model_input():
     assert made != other_size and pixels_of(made).shape == (SIZE, SIZE, 3)
 
 
+def test_model_input_keeps_a_training_rows_key_for_the_trainer_to_resolve():
+    stored = images.thumbnails([banner(16), icon(17)], SIZE)
+    keys = [images.thumbnail_key(thumbnail) for thumbnail in stored]
+    assert len(set(keys)) == 2 and all(len(key) == 40 for key in keys)
+    assert keys[0] == images.thumbnail_key(images.thumbnails([banner(16)], SIZE)[0])
+    mixed = [keys[0], banner(16), keys[1]]
+    assert images.model_input(tf.constant(mixed), SIZE).numpy().tolist() == [keys[0], stored[0], keys[1]]
+    # Nothing but the trainer can read a key as pixels.
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        tf.io.decode_png(keys[0]).numpy()
+
+
 def test_the_model_sees_64_levels_a_channel_in_a_png_any_decoder_reads():
     creatives = [banner(16), icon(17), noise(300, 250, "PNG", 18)]
     pixels = images.decode_image(tf.constant(creatives), SIZE).numpy()
