@@ -194,8 +194,8 @@ def create_pipeline(config: ClickpipeConfig, target: RunTarget) -> Pipeline:
         disable_statistics=True,
     ).with_id(nodes.TRANSFORM)
 
-    # The Keras model on tabular, text and creative features: TFX's Trainer, which also gets the
-    # creatives ingestion stored once, which the training rows name by key.
+    # The Keras model on tabular, text and creative features: TFX's Trainer, also given the
+    # ingested examples, where the creatives that training rows name by key are stored once.
     trainer = TrainModel(
         run_fn=RUN_FN,
         examples=transform.outputs["transformed_examples"],

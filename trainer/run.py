@@ -1,11 +1,12 @@
 """The TFX Trainer's entry point: a thin adapter from `FnArgs` to `trainer.train`.
 
 Wired as ``TrainModel(run_fn="trainer.run.run_fn", custom_config={"registry": ...,
-"training": ...})`` (components/train: TFX's Trainer that also gets the ingested examples, and
-adds ``"thumbnails"``, the file pattern of their creatives' model inputs, which the training
-rows name by key; `trainer.thumbnail_table`). Without ``TrainArgs(num_steps=...)`` TFX passes ``train_steps=None`` and
-training runs ``training.epochs`` passes over the train split; the whole eval split is used
-for early stopping and for the final metrics (``eval_steps`` is not used).
+"training": ...})``: TFX's Trainer, also given the ingested examples (components/train), which
+adds ``"thumbnails"``, the file pattern of the creatives' model inputs that the training rows
+name by key (`trainer.thumbnail_table`). Without ``TrainArgs(num_steps=...)`` TFX passes
+``train_steps=None`` and training runs ``training.epochs`` passes over the train split; the
+whole eval split is used for early stopping and for the final metrics (``eval_steps`` is not
+used).
 """
 
 from __future__ import annotations
