@@ -64,7 +64,7 @@ def content_digest(data: bytes) -> str:
 def thumbnail_key(thumbnail: bytes) -> bytes:
     """The key a training row names a creative's model input by: a digest of that input, so
     two creatives that make the same input share one key and a changed creative gets another."""
-    return THUMBNAIL_KEY_PREFIX + hashlib.sha256(thumbnail).hexdigest()[:_KEY_DIGITS].encode()
+    return THUMBNAIL_KEY_PREFIX + content_digest(thumbnail)[:_KEY_DIGITS].encode()
 
 
 def header_problem(data: bytes) -> str | None:

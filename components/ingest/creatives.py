@@ -28,12 +28,14 @@ DECODE_BATCH = DEFAULT_FETCH_WORKERS
 
 @dataclass(frozen=True)
 class Creative:
-    """A creative as rows carry it: its model input and content digest, or why rows naming it
-    are quarantined."""
+    """A creative as rows carry it: its model input, the key training rows name that input by
+    (`trainer.images.thumbnail_key`) and its content digest, or why rows naming it are
+    quarantined."""
 
     thumbnail: bytes | None
     digest: str = ""
     rejected: Rejected | None = None
+    key: bytes = b""
 
 
 def fetch_pool(workers: int = DEFAULT_FETCH_WORKERS) -> ThreadPoolExecutor:
@@ -117,7 +119,7 @@ def _prepared(batch: list[tuple[str, bytes | None]], made: dict[str, bytes | str
         elif isinstance(made[digest], str):
             yield name, Creative(None, digest, Rejected(UNDECODABLE_IMAGE, f"{name}: {made[digest]}"))
         else:
-            yield name, Creative(made[digest], digest)
+            yield name, Creative(made[digest], digest, key=images.thumbnail_key(made[digest]))
 
 
 def stored_creatives_fingerprint(storage, registry: FeatureRegistry) -> str:

@@ -31,7 +31,6 @@ from components.ingest.creatives import DEFAULT_FETCH_WORKERS, Creative, fetch_p
 from components.ingest.storage import ObjectInfo, open_storage
 from trainer import rows
 from trainer.features import FeatureRegistry
-from trainer.images import thumbnail_key
 from trainer.thumbnail_table import record
 
 METRICS_NAMESPACE = "clickpipe.ingest"
@@ -122,12 +121,16 @@ class IngestFile(beam.DoFn):
         # Clients are not picklable: each worker opens its own.
         self._storage = open_storage(self._source)
         self._registry = FeatureRegistry.from_dict(self._registry_dict)
+        self._prepared = None
 
     def process(self, element: tuple[int, ObjectInfo], creatives: dict[str, Creative]):
         import tensorflow as tf
 
         index, info = element
-        self._prepared = creatives
+        if creatives is not self._prepared:
+            self._prepared = creatives
+            # What eval rows carry instead of the key, built once per side input.
+            self._thumbnails = {c.key: c.thumbnail for c in creatives.values() if c.thumbnail}
         # Level 1: gzip's fastest; the examples are read a few times and stay small either way.
         gzip_fast = tf.io.TFRecordOptions(compression_type="GZIP", compression_level=1)
         opened = open_records(self._storage, info, self._registry, self._months)
@@ -168,28 +171,30 @@ class IngestFile(beam.DoFn):
             line_number, line = batch[position]
             quarantine.write(rows.quarantine_record(file, line_number, line, rejected) + "\n")
         splits = [rows.split_of(example_id, self._eval_percent) for example_id in table.example_ids]
-        for split, serialized in zip(splits, rows.encode(keyed(table, splits)), strict=True):
+        for split, serialized in zip(splits, rows.encode(with_eval_inputs(table, splits, self._thumbnails)),
+                                     strict=True):
             writers[split].write(serialized)
         for split in rows.SPLITS:
             self._written[split].inc(splits.count(split))
 
     def _creative(self, name: str) -> bytes | rows.Rejected:
-        # Prepared once per run by PrepareCreatives: the thumbnail, or why it has none.
+        # Prepared once per run by PrepareCreatives: the thumbnail's key, or why it has none.
         creative = self._prepared[name]
-        return creative.rejected or creative.thumbnail
+        return creative.rejected or creative.key
 
 
-def keyed(table: rows.Table, splits: list[str]) -> rows.Table:
-    """The table with the training rows' images replaced by their keys (`thumbnail_key`)."""
+def with_eval_inputs(table: rows.Table, splits: list[str], thumbnails: dict[bytes, bytes]) -> rows.Table:
+    """The table, whose images are keys, with the eval rows' keys replaced by the model inputs
+    they name (`thumbnails`): eval rows go to the serving signatures as a client's would."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    training = pa.array([split == rows.TRAIN for split in splits], pa.bool_())
+    evaluated = pa.array([split == rows.EVAL for split in splits], pa.bool_())
     images = {}
     for name, column in table.images.items():
         distinct = pc.unique(column)
-        keys = pa.array([thumbnail_key(value) for value in distinct.to_pylist()], pa.binary())
-        images[name] = pc.if_else(training, keys.take(pc.index_in(column, value_set=distinct)), column)
+        inputs = pa.array([thumbnails[key] for key in distinct.to_pylist()], pa.binary())
+        images[name] = pc.if_else(evaluated, inputs.take(pc.index_in(column, value_set=distinct)), column)
     return replace(table, images=images)
 
 
