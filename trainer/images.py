@@ -52,6 +52,11 @@ _PNG_LEVEL = 4
 # beside the rows (`trainer.thumbnail_table`).
 THUMBNAIL_KEY_PREFIX = b"cpthumb:"
 _KEY_DIGITS = 32
+# What the trainer gives the model in place of a stored input: this prefix and the input's
+# ``size`` x ``size`` x 3 pixels, decoded once per run (`trainer.thumbnail_table`), which `Pixels`
+# takes as they are. Only the trainer makes it: sent to serving it is neither model input nor a
+# key, so `model_input` tries to decode it and refuses it as an invalid image.
+PIXELS_PREFIX = b"cppixels:"
 # Modes of a PNG that carries transparency.
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 
@@ -175,6 +180,29 @@ def encode_pixels(pixels):
     end = 8 + 25
     return tf.strings.join([tf.strings.substr(png, 0, end), _chunk(_MARK_TYPE, _MARK),
                             tf.strings.substr(png, end, -1)])
+
+
+def input_pixels(values, size: int):
+    """The model's image input, one string per row (`encode_pixels`'s PNG, or `PIXELS_PREFIX` and
+    the pixels it would decode to), as ``[batch, size, size, 3]`` uint8 pixels."""
+    import tensorflow as tf
+
+    decoded = tf.cast(tf.strings.substr(values, 0, len(PIXELS_PREFIX)) == PIXELS_PREFIX, tf.int32)
+    rows = tf.range(tf.shape(values)[0])
+    pngs, given = tf.dynamic_partition(values, decoded, 2)
+    from_png = tf.map_fn(lambda png: tf.io.decode_png(png, channels=3), pngs,
+                         fn_output_signature=tf.TensorSpec([size, size, 3], tf.uint8))
+    length = size * size * 3
+    raw = tf.io.decode_raw(tf.strings.substr(given, len(PIXELS_PREFIX), length), tf.uint8,
+                           fixed_length=length)
+    return tf.dynamic_stitch(tf.dynamic_partition(rows, decoded, 2),
+                             [from_png, tf.reshape(raw, [-1, size, size, 3])])
+
+
+def pixels_value(pixels) -> bytes:
+    """One creative's ``[size, size, 3]`` uint8 pixels (a numpy array) as the value
+    `input_pixels` takes without decoding."""
+    return PIXELS_PREFIX + pixels.tobytes()
 
 
 @functools.cache

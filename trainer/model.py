@@ -13,6 +13,7 @@ import math
 import tensorflow as tf
 
 from trainer.features import PREDICTION_OUTPUT, FeatureRegistry, Kind, transformed_name
+from trainer.images import input_pixels
 from trainer.preprocessing import TransformFacts, bucket_name
 from trainer.settings import Branch, TrainingSettings
 
@@ -38,7 +39,8 @@ def input_specs(registry: FeatureRegistry) -> dict[str, tf.TensorSpec]:
 
 @tf.keras.utils.register_keras_serializable(package="clickpipe")
 class Pixels(tf.keras.layers.Layer):
-    """The transform's PNG of a ``size`` x ``size`` image, one string per row, as
+    """The transform's PNG of a ``size`` x ``size`` image, one string per row (or the pixels the
+    trainer decoded it to once per run: `trainer.images.input_pixels`), as
     ``[batch, size, size, 3]`` floats in ``[0, 1]``."""
 
     def __init__(self, size: int, **kwargs):
@@ -46,9 +48,7 @@ class Pixels(tf.keras.layers.Layer):
         self.size = size
 
     def call(self, data: tf.Tensor) -> tf.Tensor:
-        pixels = tf.map_fn(lambda png: tf.io.decode_png(png, channels=3), data,
-                           fn_output_signature=tf.TensorSpec([self.size, self.size, 3], tf.uint8))
-        return tf.cast(pixels, tf.float32) / 255.0
+        return tf.cast(input_pixels(data, self.size), tf.float32) / 255.0
 
     def get_config(self) -> dict:
         return {**super().get_config(), "size": self.size}

@@ -3,19 +3,22 @@
 Ingestion writes each distinct creative's model input (`trainer.images.thumbnails`) once per run,
 as a tf.Example ``{"key": thumbnail_key(input), "thumbnail": input}`` (`record`) in gzipped
 TFRecords, and a training row carries only the key (`trainer.images.thumbnail_key`, 40 bytes
-instead of ~380 for an icon's input or ~1 KB for a banner's). `ThumbnailTable` holds them in
-memory (about 1 KB a creative) and, in the trainer's input pipeline, puts each row's input back
-in its key's place before the model sees it.
+instead of ~380 for an icon's input or ~1 KB for a banner's). `ThumbnailTable` decodes each input
+once, when the trainer loads the store, and in the trainer's input pipeline puts each row's pixels
+(`trainer.images.pixels_value`, about 3 KB a creative in memory) in place of its key, or of the
+input an eval row carries, so no epoch decodes a creative again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from trainer.images import THUMBNAIL_KEY_PREFIX, thumbnail_key
+from trainer.images import THUMBNAIL_KEY_PREFIX, pixels_value, thumbnail_key
 
 KEY = "key"
 THUMBNAIL = "thumbnail"
+# Records read, checked and decoded at a time while loading.
+_LOAD_BATCH = 4096
 
 
 def record(thumbnail: bytes) -> bytes:
@@ -29,22 +32,23 @@ def record(thumbnail: bytes) -> bytes:
 
 
 class ThumbnailTable:
-    """Model inputs by key, and the function that swaps keys for them in a batch of values."""
+    """Decoded model inputs by key (and by the input itself), and the function that swaps them
+    in for a batch of image values."""
 
-    def __init__(self, keys: Sequence[bytes], thumbnails: Sequence[bytes]) -> None:
+    def __init__(self, keys: Sequence[bytes] = (), thumbnails: Sequence[bytes] = ()) -> None:
         import tensorflow as tf
 
-        self.size = len(keys)
-        # TF's tables cannot be empty; "" maps to the default, as a key not held does.
-        self._table = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(tf.constant(list(keys) or [b""], tf.string),
-                                                tf.constant(list(thumbnails) or [b""], tf.string)),
-            default_value=b"")
+        self.size = 0
+        # Key or input -> row number -> pixels: each creative's pixels are held once.
+        self._numbers = tf.lookup.experimental.MutableHashTable(tf.string, tf.int64, default_value=-1)
+        self._pixels = tf.lookup.experimental.MutableHashTable(tf.int64, tf.string, default_value=b"")
+        if keys:
+            self._add(tf.data.Dataset.from_tensor_slices({KEY: list(keys), THUMBNAIL: list(thumbnails)}))
 
     @classmethod
     def load(cls, file_patterns: Sequence[str]) -> ThumbnailTable:
-        """The records of every file the patterns match (none: an empty table, for rows that
-        carry their inputs themselves).
+        """The records of every file the patterns match, each input decoded once (none: an
+        empty table, for rows that carry their inputs themselves).
 
         Raises:
             ValueError: a record's key is not its thumbnail's (a damaged or mixed-up store).
@@ -52,37 +56,52 @@ class ThumbnailTable:
         import tensorflow as tf
 
         files = sorted({path for pattern in file_patterns for path in tf.io.gfile.glob(pattern)})
-        keys: list[bytes] = []
-        thumbnails: list[bytes] = []
+        table = cls()
         if files:
             spec = {KEY: tf.io.FixedLenFeature([], tf.string),
                     THUMBNAIL: tf.io.FixedLenFeature([], tf.string)}
-            batches = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(4096).map(
-                lambda serialized: tf.io.parse_example(serialized, spec))
-            for batch in batches.as_numpy_iterator():
-                keys.extend(batch[KEY].tolist())
-                thumbnails.extend(batch[THUMBNAIL].tolist())
-        for key, thumbnail in zip(keys, thumbnails, strict=True):
-            if key != thumbnail_key(thumbnail):
-                raise ValueError(f"{', '.join(files)}: the thumbnail stored under {key.decode()} "
-                                 "is not the one that key names")
-        return cls(keys, thumbnails)
+            records = tf.data.TFRecordDataset(files, compression_type="GZIP").map(
+                lambda serialized: tf.io.parse_single_example(serialized, spec))
+            table._add(records, f"{', '.join(files)}: ")
+        return table
+
+    def _add(self, records, where: str = "") -> None:
+        """Adds ``{key, thumbnail}`` elements, checking and decoding `_LOAD_BATCH` at a time."""
+        import tensorflow as tf
+
+        decode = tf.function(
+            lambda pngs: tf.map_fn(lambda png: tf.io.decode_png(png, channels=3), pngs,
+                                   fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8)),
+            input_signature=[tf.TensorSpec([None], tf.string)])
+        for batch in records.batch(_LOAD_BATCH).as_numpy_iterator():
+            keys, thumbnails = batch[KEY].tolist(), batch[THUMBNAIL].tolist()
+            for key, thumbnail in zip(keys, thumbnails, strict=True):
+                if key != thumbnail_key(thumbnail):
+                    raise ValueError(f"{where}the thumbnail stored under {key.decode()} "
+                                     "is not the one that key names")
+            pixels = decode(tf.constant(thumbnails)).numpy()
+            numbers = tf.range(self.size, self.size + len(keys), dtype=tf.int64)
+            self._numbers.insert(tf.constant(keys + thumbnails), tf.concat([numbers, numbers], 0))
+            self._pixels.insert(numbers, tf.constant([pixels_value(one) for one in pixels]))
+            self.size += len(keys)
 
     def resolve(self, values):
-        """``[batch]`` image values with each key replaced by the model input it names; other
-        values (inputs carried inline) as they are.
+        """``[batch]`` image values with each key, and each input the table holds, replaced by
+        that input's pixels (`trainer.images.pixels_value`); other values as they are.
 
         Raises:
             tf.errors.InvalidArgumentError: when run, a key the table does not hold.
         """
         import tensorflow as tf
 
-        found = self._table.lookup(values)
+        numbers = self._numbers.lookup(values)
+        # A mutable table's lookup does not say its shape: the values'.
+        numbers.set_shape(values.shape)
         is_key = tf.strings.substr(values, 0, len(THUMBNAIL_KEY_PREFIX)) == THUMBNAIL_KEY_PREFIX
-        missing = is_key & (tf.strings.length(found) == 0)
+        missing = is_key & (numbers < 0)
         check = tf.debugging.Assert(
             ~tf.reduce_any(missing),
             ["rows name thumbnails the creatives store does not hold, e.g.",
              tf.boolean_mask(values, missing)[:1]])
         with tf.control_dependencies([check]):
-            return tf.where(is_key, found, values)
+            return tf.where(numbers >= 0, self._pixels.lookup(numbers), values)

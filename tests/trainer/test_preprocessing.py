@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from trainer.features import Kind, transformed_name
-from trainer.images import encode_pixels, model_input
+from trainer.images import encode_pixels, input_pixels, model_input, pixels_value
 from trainer.model import Pixels
 from trainer.preprocessing import (
     NUMERIC_BUCKETS,
@@ -116,6 +116,18 @@ def test_resized_creatives_travel_as_lossless_pngs_the_model_decodes():
     assert np.array_equal(np.rint(scaled * 255).astype(np.uint8), pixels)
 
 
+def test_the_model_takes_pixels_decoded_once_beside_pngs_and_sees_the_same():
+    pixels = np.random.default_rng(1).integers(0, 256, (3, 4, 4, 3), dtype=np.uint8)
+    encoded = encode_pixels(tf.constant(pixels)).numpy().tolist()
+    mixed = [pixels_value(pixels[0]), encoded[1], pixels_value(pixels[2])]
+    assert np.array_equal(Pixels(4)(tf.constant(mixed)).numpy(), Pixels(4)(tf.constant(encoded)).numpy())
+    assert np.array_equal(input_pixels(tf.constant(mixed[:1]), 4).numpy(), pixels[:1])
+
+
 def test_the_image_transform_rejects_bytes_that_are_not_an_image():
     with pytest.raises(tf.errors.InvalidArgumentError):
         model_input(tf.constant([b"not a png"]), 8)
+    # What only the trainer gives the model is not something serving takes.
+    pixels = np.zeros((8, 8, 3), np.uint8)
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        model_input(tf.constant([pixels_value(pixels)]), 8)

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from trainer.features import Kind, transformed_name
-from trainer.images import thumbnail_key
+from trainer.images import PIXELS_PREFIX, thumbnail_key
 from trainer.thumbnail_table import ThumbnailTable, record
 
 
@@ -29,8 +29,13 @@ def _keyed_copy(transformed, registry, out) -> tuple[str, str]:
     return str(out / "rows.gz"), str(out / "thumbnails-*")
 
 
-def _batches(dataset):
-    return [({name: v.numpy().tolist() for name, v in features.items()}, label.numpy().tolist())
+def _batches(dataset, registry):
+    """The batches as the model's layers see them: image values as their pixels."""
+    from trainer.images import input_pixels
+
+    images = {transformed_name(f.name) for f in registry.of_kind(Kind.IMAGE)}
+    return [({name: (input_pixels(v, registry.image_size) if name in images else v).numpy().tolist()
+              for name, v in features.items()}, label.numpy().tolist())
             for features, label in dataset]
 
 
@@ -43,11 +48,16 @@ def test_keyed_rows_give_the_model_what_rows_with_their_inputs_give(tmp_path, tr
     inline = make_dataset(transformed.train_files, tf_transform_output, registry, 2, shuffle=False)
     keyed = make_dataset([rows], tf_transform_output, registry, 2, shuffle=False, thumbnails=table)
     assert table.size == 3
-    assert _batches(keyed) == _batches(inline)
-    # Rows that carry their inputs pass through a table unchanged.
+    assert _batches(keyed, registry) == _batches(inline, registry)
+    # Each input was decoded once, when loaded: the model is given its pixels, not a PNG.
+    image = transformed_name(registry.of_kind(Kind.IMAGE)[0].name)
+    given = next(iter(keyed))[0][image].numpy()
+    assert all(value.startswith(PIXELS_PREFIX) for value in given)
+    # Rows that carry an input the table holds (eval rows) are given its pixels too.
     both = make_dataset(transformed.train_files, tf_transform_output, registry, 2, shuffle=False,
                         thumbnails=table)
-    assert _batches(both) == _batches(inline)
+    assert _batches(both, registry) == _batches(inline, registry)
+    assert all(value.startswith(PIXELS_PREFIX) for value in next(iter(both))[0][image].numpy())
 
 
 def test_a_key_the_store_does_not_hold_stops_training_naming_it(tmp_path, transformed,
@@ -57,7 +67,8 @@ def test_a_key_the_store_does_not_hold_stops_training_naming_it(tmp_path, transf
     rows, _ = _keyed_copy(transformed, registry, tmp_path)
     table = ThumbnailTable([], [])
     with pytest.raises(tf.errors.InvalidArgumentError, match="creatives store does not hold.*cpthumb:"):
-        _batches(make_dataset([rows], tf_transform_output, registry, 2, shuffle=False, thumbnails=table))
+        _batches(make_dataset([rows], tf_transform_output, registry, 2, shuffle=False, thumbnails=table),
+                 registry)
 
 
 def test_a_store_whose_key_is_not_its_thumbnails_is_refused(tmp_path):
