@@ -216,18 +216,22 @@ def _thumbnail_graph(size: int):
                        input_signature=[tf.TensorSpec([None], tf.string)])
 
 
-def thumbnails(creatives: Sequence[bytes], size: int) -> list[bytes | str]:
+def thumbnails(creatives: Sequence[bytes], size: int,
+               problems: Sequence[str | None] | None = None) -> list[bytes | str]:
     """Each creative's model input (`model_input`, always decoded), or why it has none.
 
     Args:
         creatives: creative file bytes.
         size: the model's image size.
+        problems: each creative's `header_problem`, when the caller has them already.
 
     Returns:
         Per creative, in order: the lossless PNG of its ``size`` x ``size`` pixels, or a str
         saying why it is refused (`header_problem`, or the decoder's error).
     """
-    found: list[bytes | str] = [header_problem(data) or b"" for data in creatives]
+    if problems is None:
+        problems = [header_problem(data) for data in creatives]
+    found: list[bytes | str] = [problem or b"" for problem in problems]
     usable = [i for i, item in enumerate(found) if not item]
     for index, result in zip(usable, _decoded([creatives[i] for i in usable], size), strict=True):
         found[index] = result

@@ -11,6 +11,7 @@ so memory holds at most `workers` files at a time.
 from __future__ import annotations
 
 import collections
+import functools
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -98,8 +99,8 @@ def prepare_creatives(names: Iterable[str], fetch: Callable[[str], bytes | None]
     """
     # Content, not name, decides: equal bytes under two names are decoded once.
     made: dict[str, bytes | str] = {}
-    batch: list[tuple[str, bytes | None]] = []
-    for item in fetch_in_order(names, fetch, workers, pool):
+    batch: list[tuple[str, _Fetched | None]] = []
+    for item in fetch_in_order(names, functools.partial(_fetched, fetch), workers, pool):
         batch.append(item)
         if len(batch) == DECODE_BATCH:
             yield from _prepared(batch, made, size)
@@ -107,19 +108,36 @@ def prepare_creatives(names: Iterable[str], fetch: Callable[[str], bytes | None]
     yield from _prepared(batch, made, size)
 
 
-def _prepared(batch: list[tuple[str, bytes | None]], made: dict[str, bytes | str],
+@dataclass(frozen=True)
+class _Fetched:
+    data: bytes
+    digest: str
+    problem: str | None
+
+
+def _fetched(fetch: Callable[[str], bytes | None], name: str) -> _Fetched | None:
+    # On a fetch thread: hashing (which lets go of the GIL) and the header check run there, beside
+    # the decoding of the batch before, instead of between decodes.
+    data = fetch(name)
+    if data is None:
+        return None
+    return _Fetched(data, images.content_digest(data), images.header_problem(data))
+
+
+def _prepared(batch: list[tuple[str, _Fetched | None]], made: dict[str, bytes | str],
               size: int) -> Iterator[tuple[str, Creative]]:
-    digests = [None if data is None else images.content_digest(data) for _, data in batch]
-    new = {digest: data for digest, (_, data) in zip(digests, batch, strict=True)
-           if digest is not None and digest not in made}
-    made.update(zip(new, images.thumbnails(list(new.values()), size), strict=True))
-    for (name, _), digest in zip(batch, digests, strict=True):
-        if digest is None:
+    new = {fetched.digest: fetched for _, fetched in batch if fetched is not None and fetched.digest not in made}
+    made.update(zip(new, images.thumbnails([f.data for f in new.values()], size,
+                                           [f.problem for f in new.values()]), strict=True))
+    for name, fetched in batch:
+        if fetched is None:
             yield name, Creative(None, rejected=Rejected(MISSING_CREATIVE, f"no creative {name}"))
-        elif isinstance(made[digest], str):
-            yield name, Creative(None, digest, Rejected(UNDECODABLE_IMAGE, f"{name}: {made[digest]}"))
+            continue
+        thumbnail = made[fetched.digest]
+        if isinstance(thumbnail, str):
+            yield name, Creative(None, fetched.digest, Rejected(UNDECODABLE_IMAGE, f"{name}: {thumbnail}"))
         else:
-            yield name, Creative(made[digest], digest, key=images.thumbnail_key(made[digest]))
+            yield name, Creative(thumbnail, fetched.digest, key=images.thumbnail_key(thumbnail))
 
 
 def stored_creatives_fingerprint(storage, registry: FeatureRegistry) -> str:

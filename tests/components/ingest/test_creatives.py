@@ -69,9 +69,9 @@ def test_each_name_is_fetched_once_and_each_distinct_content_decoded_once(monkey
     decoded = []
     real = images.thumbnails
 
-    def counting(creatives, size):
+    def counting(creatives, size, problems=None):
         decoded.extend(creatives)
-        return real(creatives, size)
+        return real(creatives, size, problems)
 
     monkeypatch.setattr(images, "thumbnails", counting)
     store = {"a.png": ds.png(shade=10), "same-as-a.png": ds.png(shade=10), "b.png": ds.png(shade=200),
@@ -92,9 +92,9 @@ def test_creatives_are_decoded_in_bounded_batches(monkeypatch):
     real = images.thumbnails
     monkeypatch.setattr(module, "DECODE_BATCH", 5)
 
-    def counting(creatives, size):
+    def counting(creatives, size, problems=None):
         batches.append(len(creatives))
-        return real(creatives, size)
+        return real(creatives, size, problems)
 
     monkeypatch.setattr(images, "thumbnails", counting)
     store = {f"{i}.png": ds.png(shade=i) for i in range(12)}
@@ -150,3 +150,28 @@ def test_a_local_source_names_no_creative_outside_itself(tmp_path):
     for name in ("../secret.png", "creatives/../../secret.png", str(tmp_path / "secret.png"), "creatives",
                  "creatives/missing.png", "creatives/a.png/x"):
         assert storage.read(name) is None, name
+
+
+def test_files_are_hashed_and_their_headers_checked_on_the_fetch_threads(monkeypatch):
+    import threading
+
+    checked_on, hashed_on = [], []
+    real_check, real_digest = images.header_problem, images.content_digest
+
+    def check(data):
+        checked_on.append(threading.current_thread().name)
+        return real_check(data)
+
+    def digest(data):
+        hashed_on.append(threading.current_thread().name)
+        return real_digest(data)
+
+    monkeypatch.setattr(images, "header_problem", check)
+    monkeypatch.setattr(images, "content_digest", digest)
+    store = {f"{i}.png": ds.png(shade=i) for i in range(6)}
+    with fetch_pool(3) as pool:
+        prepared = dict(prepare_creatives(list(store), store.get, size=4, workers=3, pool=pool))
+    assert all(creative.thumbnail for creative in prepared.values())
+    assert len(checked_on) == 6 and all(name.startswith("fetch-creative") for name in checked_on)
+    # Each file once on a fetch thread (the main thread hashes only the small thumbnails, for keys).
+    assert sum(name.startswith("fetch-creative") for name in hashed_on) == 6
