@@ -14,8 +14,9 @@ takes raw features and training and serving cannot drift apart:
   creative's file; ingested eval examples already hold that PNG (computed once per creative
   with the same function), which this keeps as it is, undecoded, and training examples its
   key (`trainer.images.thumbnail_key`), also kept, which the trainer resolves from the
-  creatives stored once (`trainer.thumbnail_table`). The model decodes and scales the PNG
-  (`trainer.model.Pixels`), again once per distinct creative of a batch;
+  creatives stored once (`trainer.thumbnail_table`) to their pixels, decoded once per run. The
+  model decodes and scales the PNG (`trainer.model.Pixels`), once per distinct creative of a
+  batch, or scales the trainer's pixels;
 - label: kept as int64 under its transformed name; its class counts are stored as a TFT
   vocabulary so training can start from the class prior.
 """
