@@ -17,6 +17,7 @@ from trainer.images import THUMBNAIL_KEY_PREFIX, pixels_value, thumbnail_key
 
 KEY = "key"
 THUMBNAIL = "thumbnail"
+_PIXELS = "pixels"
 # Records read, checked and decoded at a time while loading.
 _LOAD_BATCH = 4096
 
@@ -36,6 +37,11 @@ class ThumbnailTable:
     in for a batch of image values."""
 
     def __init__(self, keys: Sequence[bytes] = (), thumbnails: Sequence[bytes] = ()) -> None:
+        """A table of these inputs (decoded here), as `load` makes from a store.
+
+        Raises:
+            ValueError: as `load`.
+        """
         import tensorflow as tf
 
         self.size = 0
@@ -51,7 +57,8 @@ class ThumbnailTable:
         empty table, for rows that carry their inputs themselves).
 
         Raises:
-            ValueError: a record's key is not its thumbnail's (a damaged or mixed-up store).
+            ValueError: a record's key is not its thumbnail's, or a thumbnail is not a PNG of the
+                others' size (a damaged or mixed-up store).
         """
         import tensorflow as tf
 
@@ -66,24 +73,27 @@ class ThumbnailTable:
         return table
 
     def _add(self, records, where: str = "") -> None:
-        """Adds ``{key, thumbnail}`` elements, checking and decoding `_LOAD_BATCH` at a time."""
+        """Adds ``{key, thumbnail}`` elements, each decoded once (in parallel, in tf.data)."""
         import tensorflow as tf
 
-        decode = tf.function(
-            lambda pngs: tf.map_fn(lambda png: tf.io.decode_png(png, channels=3), pngs,
-                                   fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8)),
-            input_signature=[tf.TensorSpec([None], tf.string)])
-        for batch in records.batch(_LOAD_BATCH).as_numpy_iterator():
-            keys, thumbnails = batch[KEY].tolist(), batch[THUMBNAIL].tolist()
-            for key, thumbnail in zip(keys, thumbnails, strict=True):
-                if key != thumbnail_key(thumbnail):
-                    raise ValueError(f"{where}the thumbnail stored under {key.decode()} "
-                                     "is not the one that key names")
-            pixels = decode(tf.constant(thumbnails)).numpy()
-            numbers = tf.range(self.size, self.size + len(keys), dtype=tf.int64)
-            self._numbers.insert(tf.constant(keys + thumbnails), tf.concat([numbers, numbers], 0))
-            self._pixels.insert(numbers, tf.constant([pixels_value(one) for one in pixels]))
-            self.size += len(keys)
+        def with_pixels(record):
+            return {**record, _PIXELS: tf.io.decode_png(record[THUMBNAIL], channels=3)}
+
+        batches = records.map(with_pixels, num_parallel_calls=tf.data.AUTOTUNE).batch(_LOAD_BATCH)
+        try:
+            for batch in batches.as_numpy_iterator():
+                keys, thumbnails = batch[KEY].tolist(), batch[THUMBNAIL].tolist()
+                for key, thumbnail in zip(keys, thumbnails, strict=True):
+                    if key != thumbnail_key(thumbnail):
+                        raise ValueError(f"{where}the thumbnail stored under {key.decode()} "
+                                         "is not the one that key names")
+                numbers = tf.range(self.size, self.size + len(keys), dtype=tf.int64)
+                self._numbers.insert(tf.constant(keys + thumbnails), tf.concat([numbers, numbers], 0))
+                self._pixels.insert(numbers, tf.constant([pixels_value(one) for one in batch[_PIXELS]]))
+                self.size += len(keys)
+        except tf.errors.InvalidArgumentError as exc:
+            raise ValueError(f"{where}a stored thumbnail is not a PNG of the others' size "
+                             f"({exc.message.splitlines()[0]})") from exc
 
     def resolve(self, values):
         """``[batch]`` image values with each key, and each input the table holds, replaced by

@@ -71,14 +71,47 @@ def test_a_key_the_store_does_not_hold_stops_training_naming_it(tmp_path, transf
                  registry)
 
 
+def _store(path, records) -> str:
+    with tf.io.TFRecordWriter(str(path / "thumbnails-0.gz"), "GZIP") as store:
+        for one in records:
+            store.write(one)
+    return str(path / "thumbnails-*")
+
+
+def _pngs(count: int, size: int = 4) -> list[bytes]:
+    import numpy as np
+
+    from trainer.images import encode_pixels
+
+    pixels = np.random.default_rng(2).integers(0, 256, (count, size, size, 3), dtype=np.uint8)
+    return encode_pixels(tf.constant(pixels)).numpy().tolist()
+
+
 def test_a_store_whose_key_is_not_its_thumbnails_is_refused(tmp_path):
-    example = tf.train.Example.FromString(record(b"one input"))
-    example.features.feature["thumbnail"].bytes_list.value[0] = b"another input"
-    with tf.io.TFRecordWriter(str(tmp_path / "thumbnails-0.gz"), "GZIP") as store:
-        store.write(example.SerializeToString())
+    one, another = _pngs(2)
+    example = tf.train.Example.FromString(record(one))
+    example.features.feature["thumbnail"].bytes_list.value[0] = another
     with pytest.raises(ValueError, match="is not the one that key names"):
-        ThumbnailTable.load([str(tmp_path / "thumbnails-*")])
+        ThumbnailTable.load([_store(tmp_path, [example.SerializeToString()])])
     assert ThumbnailTable.load([str(tmp_path / "none-*")]).size == 0
+
+
+def test_a_store_whose_thumbnail_is_not_a_png_is_refused_naming_the_file(tmp_path):
+    pattern = _store(tmp_path, [record(_pngs(1)[0]), record(b"not a png")])
+    with pytest.raises(ValueError, match=r"thumbnails-0\.gz: a stored thumbnail is not a PNG"):
+        ThumbnailTable.load([pattern])
+
+
+def test_each_stored_input_is_decoded_once_to_the_pixels_the_model_would_decode(tmp_path):
+    from trainer.images import input_pixels
+
+    pngs = _pngs(5)
+    table = ThumbnailTable.load([_store(tmp_path, [record(png) for png in pngs])])
+    keys = [thumbnail_key(png) for png in pngs]
+    given = table.resolve(tf.constant([keys[3], pngs[1], b"cpthumb-like but not a key"]))
+    assert [value.startswith(PIXELS_PREFIX) for value in given.numpy()] == [True, True, False]
+    assert (input_pixels(given[:2], 4).numpy() == input_pixels(tf.constant([pngs[3], pngs[1]]), 4).numpy()).all()
+    assert table.size == 5
 
 
 def test_run_fn_trains_on_keyed_rows_with_the_store_it_is_given(tmp_path, transformed, registry):
