@@ -193,8 +193,13 @@ def input_pixels(values, size: int):
     from_png = tf.map_fn(lambda png: tf.io.decode_png(png, channels=3), pngs,
                          fn_output_signature=tf.TensorSpec([size, size, 3], tf.uint8))
     length = size * size * 3
-    raw = tf.io.decode_raw(tf.strings.substr(given, len(PIXELS_PREFIX), length), tf.uint8,
-                           fixed_length=length)
+    # Pixels of another size would be cut or padded by decode_raw: refused, as a PNG's would be.
+    check = tf.debugging.assert_equal(
+        tf.strings.length(given), len(PIXELS_PREFIX) + length,
+        message=f"decoded pixels that are not {size}x{size}x3")
+    with tf.control_dependencies([check]):
+        raw = tf.io.decode_raw(tf.strings.substr(given, len(PIXELS_PREFIX), length), tf.uint8,
+                               fixed_length=length)
     return tf.dynamic_stitch(tf.dynamic_partition(rows, decoded, 2),
                              [from_png, tf.reshape(raw, [-1, size, size, 3])])
 

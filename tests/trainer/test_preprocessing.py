@@ -122,6 +122,9 @@ def test_the_model_takes_pixels_decoded_once_beside_pngs_and_sees_the_same():
     mixed = [pixels_value(pixels[0]), encoded[1], pixels_value(pixels[2])]
     assert np.array_equal(Pixels(4)(tf.constant(mixed)).numpy(), Pixels(4)(tf.constant(encoded)).numpy())
     assert np.array_equal(input_pixels(tf.constant(mixed[:1]), 4).numpy(), pixels[:1])
+    # Pixels of another size are refused, not cut or padded.
+    with pytest.raises(tf.errors.InvalidArgumentError, match="not 5x5x3"):
+        input_pixels(tf.constant(mixed[:1]), 5)
 
 
 def test_the_image_transform_rejects_bytes_that_are_not_an_image():
