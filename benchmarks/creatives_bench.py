@@ -3,7 +3,7 @@ and fetching many distinct creatives from a GCS emulator that answers in 30 ms, 
 parallel.
 
     .venv/bin/python -m benchmarks.creatives_bench [--impressions 30000] [--ads 5000]
-        [--data DIR] [--out DIR] [--keep DIR]
+        [--data DIR] [--out DIR] [--keep DIR] [--rounds 1]
     .venv/bin/python -m benchmarks.creatives_bench --fetch 20000 [--latency-ms 30] [--workers 32]
 
 Both worlds are the generator's with the same seed, ads and impressions (byte-identical CSVs);
@@ -19,6 +19,11 @@ each stage's seconds and the bytes its outputs wrote, the whole run, the peak RS
 process tree, the eval AUC against the generator's best achievable, and the banners / icons
 ratios. Writes OUT/creatives_bench_<impressions>.json and prints the tables kept in
 benchmarks/README.md.
+
+`--rounds 2` runs the pair twice, icons, banners, banners, icons (ABBA), so that a load that
+drifts through the sitting weighs on both worlds alike, and prints every run's times and the ratio
+of the worlds' summed times as well (a stage moves by 10-25% between runs on this machine; one run
+per world cannot tell 1.15x from 1.24x). The main tables show each world's first run.
 
 `--fetch N` uploads N distinct creatives (taken from the icons world's, generated if needed) to
 the emulator behind `pipeline.local.latency`'s proxy, then times `fetch_in_order` over all N
@@ -171,6 +176,26 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def run_order(rounds: int) -> list[str]:
+    """The worlds in the order they run: icons, banners, then banners, icons, and so on (ABBA),
+    so that a load drifting through the sitting weighs on both worlds alike."""
+    return [world for number in range(rounds) for world in (WORLDS if number % 2 == 0 else WORLDS[::-1])]
+
+
+def runs_table(runs: list[dict]) -> str:
+    """Every run's whole time and stages in order, and the ratio of the worlds' summed times."""
+    stages = ("IngestImpressions", "ComputeStatistics", "TransformFeatures", "TrainModel", "EvaluateModel")
+    lines = [f"| run | world | whole run s | {' | '.join(f'{stage} s' for stage in stages)} |",
+             "|---:|---|---:|" + "---:|" * len(stages)]
+    for number, run in enumerate(runs, 1):
+        times = " | ".join(f"{run['stages_s'].get(stage, 0):,}" for stage in stages)
+        lines.append(f"| {number} | {run['world']} | {run['wall_s']:,} | {times} |")
+    total = {world: sum(run["wall_s"] for run in runs if run["world"] == world) for world in WORLDS}
+    lines += ["", f"banners / icons, summed over every run: {total['banners']:,.1f} / {total['icons']:,.1f} s = "
+              f"**{total['banners'] / total['icons']:.2f}x**"]
+    return "\n".join(lines)
+
+
 def measure_fetch(count: int, latency: float, workers: int, sample: int, data: Path, source: str = "") -> dict:
     """Times fetching `count` distinct creatives through the emulator with `latency` per request;
     they are the first `count` of the folder `source`, or of a generated icons world."""
@@ -221,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="benchmarks/results", help="folder for the JSON results")
     parser.add_argument("--keep", default="", help="keep each run's home and logs in KEEP/<world>")
     parser.add_argument("--generate-only", action="store_true", help="generate both worlds and stop")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run the pair this many times, in the order icons, banners, banners, icons, ...")
     parser.add_argument("--fetch", type=int, default=0, help="measure fetching this many creatives instead")
     parser.add_argument("--latency-ms", type=float, default=30.0, help="the emulator's latency for --fetch")
     parser.add_argument("--workers", type=int, default=32, help="fetches in flight for --fetch")
@@ -249,10 +276,18 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {"impressions": args.impressions, "ads": args.ads,
                      "creatives": len(list((folders["icons"] / "creatives").iterdir())),
                      "creative_bytes": {world: folder_bytes(folder / "creatives") for world, folder in folders.items()}}
-    for world in WORLDS:
-        results[world] = measure_world(folders[world], world, args.keep)
+    runs = []
+    for number, world in enumerate(run_order(args.rounds)):
+        keep = f"{args.keep}/run-{number + 1}" if args.keep and args.rounds > 1 else args.keep
+        runs.append(measure_world(folders[world], world, keep))
+    # The tables' figures are each world's first run; every run's times are kept.
+    results.update({world: next(run for run in runs if run["world"] == world) for world in WORLDS})
+    results["runs"] = [{"world": run["world"], "wall_s": run["wall_s"], "stages_s": run["stages_s"]}
+                       for run in runs]
     (out / f"creatives_bench_{args.impressions}.json").write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
+    if args.rounds > 1:
+        print("\n" + runs_table(results["runs"]))
     return 0
 
 
