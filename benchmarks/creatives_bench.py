@@ -21,8 +21,8 @@ ratios. Writes OUT/creatives_bench_<impressions>.json and prints the tables kept
 benchmarks/README.md.
 
 `--rounds 2` runs the pair twice, icons, banners, banners, icons (ABBA), so that a load that
-drifts through the sitting weighs on both worlds alike, and prints every run's times and the ratio
-of the worlds' summed times as well (a stage moves by 10-25% between runs on this machine; one run
+drifts through the sitting weighs on both worlds alike, and prints every run's times, each world's
+sums and their ratio, whole run and per stage, as well (a stage moves by 10-25% between runs on this machine; one run
 per world cannot tell 1.15x from 1.24x). The main tables show each world's first run.
 
 `--fetch N` uploads N distinct creatives (taken from the icons world's, generated if needed) to
@@ -183,14 +183,24 @@ def run_order(rounds: int) -> list[str]:
 
 
 def runs_table(runs: list[dict]) -> str:
-    """Every run's whole time and stages in order, and the ratio of the worlds' summed times."""
+    """Every run's whole time and stages in order, each world's sums, and the ratio of the worlds'
+    summed times, whole and per stage."""
     stages = ("IngestImpressions", "ComputeStatistics", "TransformFeatures", "TrainModel", "EvaluateModel")
     lines = [f"| run | world | whole run s | {' | '.join(f'{stage} s' for stage in stages)} |",
              "|---:|---|---:|" + "---:|" * len(stages)]
     for number, run in enumerate(runs, 1):
         times = " | ".join(f"{run['stages_s'].get(stage, 0):,}" for stage in stages)
         lines.append(f"| {number} | {run['world']} | {run['wall_s']:,} | {times} |")
-    total = {world: sum(run["wall_s"] for run in runs if run["world"] == world) for world in WORLDS}
+    columns = ("wall_s", *stages)
+    summed = {world: [round(sum(run["wall_s"] if column == "wall_s" else run["stages_s"].get(column, 0)
+                                for run in runs if run["world"] == world), 1) for column in columns]
+              for world in WORLDS}
+    for world in WORLDS:
+        lines.append(f"| sum | {world} | {' | '.join(f'{value:,}' for value in summed[world])} |")
+    pairs = zip(summed["icons"], summed["banners"], strict=True)
+    ratios = (f"{banners / icons:.2f}x" if icons else "" for icons, banners in pairs)
+    lines.append(f"| ratio | banners / icons | {' | '.join(ratios)} |")
+    total = {world: summed[world][0] for world in WORLDS}
     lines += ["", f"banners / icons, summed over every run: {total['banners']:,.1f} / {total['icons']:,.1f} s = "
               f"**{total['banners'] / total['icons']:.2f}x**"]
     return "\n".join(lines)

@@ -20,4 +20,6 @@ def test_the_ratio_is_of_each_worlds_summed_runs():
     printed = runs_table(runs)
     assert printed.splitlines()[2].startswith("| 1 | icons | 100.0 | 1.0 |")
     assert printed.splitlines()[5].startswith("| 4 | icons | 100.0 |")
+    assert "| sum | banners | 240.0 | 2.0 | 0 | 0 | 4.0 | 0 |" in printed.splitlines()
+    assert "| ratio | banners / icons | 1.20x | 1.00x |  |  | 1.00x |  |" in printed.splitlines()
     assert printed.endswith("240.0 / 200.0 s = **1.20x**")
