@@ -22,8 +22,8 @@ benchmarks/README.md.
 
 `--rounds 2` runs the pair twice, icons, banners, banners, icons (ABBA), so that a load that
 drifts through the sitting weighs on both worlds alike, and prints every run's times, each world's
-sums and their ratio, whole run and per stage, as well (a stage moves by 10-25% between runs on this machine; one run
-per world cannot tell 1.15x from 1.24x). The main tables show each world's first run.
+sums and their ratio, whole run and per stage, as well (a stage moves by 10-25% between runs on
+this machine; one run per world cannot tell 1.15x from 1.24x). The main tables show each world's first run.
 
 `--fetch N` uploads N distinct creatives (taken from the icons world's, generated if needed) to
 the emulator behind `pipeline.local.latency`'s proxy, then times `fetch_in_order` over all N
@@ -186,20 +186,22 @@ def runs_table(runs: list[dict]) -> str:
     """Every run's whole time and stages in order, each world's sums, and the ratio of the worlds'
     summed times, whole and per stage."""
     stages = ("IngestImpressions", "ComputeStatistics", "TransformFeatures", "TrainModel", "EvaluateModel")
+
+    def cells(run: dict) -> list[float]:
+        return [run["wall_s"], *(run["stages_s"].get(stage, 0) for stage in stages)]
+
+    def row(first: str, second: str, values) -> str:
+        return f"| {first} | {second} | {' | '.join(values)} |"
+
     lines = [f"| run | world | whole run s | {' | '.join(f'{stage} s' for stage in stages)} |",
              "|---:|---|---:|" + "---:|" * len(stages)]
-    for number, run in enumerate(runs, 1):
-        times = " | ".join(f"{run['stages_s'].get(stage, 0):,}" for stage in stages)
-        lines.append(f"| {number} | {run['world']} | {run['wall_s']:,} | {times} |")
-    columns = ("wall_s", *stages)
-    summed = {world: [round(sum(run["wall_s"] if column == "wall_s" else run["stages_s"].get(column, 0)
-                                for run in runs if run["world"] == world), 1) for column in columns]
-              for world in WORLDS}
-    for world in WORLDS:
-        lines.append(f"| sum | {world} | {' | '.join(f'{value:,}' for value in summed[world])} |")
+    lines += [row(str(number), run["world"], (f"{value:,}" for value in cells(run)))
+              for number, run in enumerate(runs, 1)]
+    by_world = {world: [cells(run) for run in runs if run["world"] == world] for world in WORLDS}
+    summed = {world: [round(sum(column), 1) for column in zip(*rows, strict=True)] for world, rows in by_world.items()}
+    lines += [row("sum", world, (f"{value:,}" for value in summed[world])) for world in WORLDS]
     pairs = zip(summed["icons"], summed["banners"], strict=True)
-    ratios = (f"{banners / icons:.2f}x" if icons else "" for icons, banners in pairs)
-    lines.append(f"| ratio | banners / icons | {' | '.join(ratios)} |")
+    lines.append(row("ratio", "banners / icons", (f"{b / i:.2f}x" if i else "" for i, b in pairs)))
     total = {world: summed[world][0] for world in WORLDS}
     lines += ["", f"banners / icons, summed over every run: {total['banners']:,.1f} / {total['icons']:,.1f} s = "
               f"**{total['banners'] / total['icons']:.2f}x**"]
