@@ -4,6 +4,7 @@ parallel.
 
     .venv/bin/python -m benchmarks.creatives_bench [--impressions 30000] [--ads 5000]
         [--data DIR] [--out DIR] [--keep DIR] [--rounds 1]
+    .venv/bin/python -m benchmarks.creatives_bench --prepare [--impressions N] [--ads N] [--rounds 2]
     .venv/bin/python -m benchmarks.creatives_bench --fetch 20000 [--latency-ms 30] [--workers 32]
 
 Both worlds are the generator's with the same seed, ads and impressions (byte-identical CSVs);
@@ -24,6 +25,10 @@ benchmarks/README.md.
 drifts through the sitting weighs on both worlds alike, and prints every run's times, each world's
 sums and their ratio, whole run and per stage, as well (a stage moves by 10-25% between runs on
 this machine; one run per world cannot tell 1.15x from 1.24x). The main tables show each world's first run.
+
+`--prepare` times only ingestion's creative preparation (read, hash, header check, each distinct
+content decoded once to the model's input; `prepare_creatives` on local files) per creative in
+both worlds, ABBA (`--rounds`, at least 2); writes OUT/creatives_prepare_<impressions>.json.
 
 `--fetch N` uploads N distinct creatives (taken from the icons world's, generated if needed) to
 the emulator behind `pipeline.local.latency`'s proxy, then times `fetch_in_order` over all N
@@ -250,6 +255,35 @@ def measure_fetch(count: int, latency: float, workers: int, sample: int, data: P
     }
 
 
+def measure_prepare(folders: dict[str, Path], rounds: int) -> dict:
+    """Times ingestion's creative preparation (`prepare_creatives`: read, hash and header check on
+    the fetch threads, each distinct content decoded once to the model's input) per creative, in
+    each world, the worlds in `run_order(rounds)` after one untimed pass to load TensorFlow."""
+    from components.ingest.creatives import fetch_pool, prepare_creatives
+    from trainer.settings import TrainingSettings
+
+    def per_creative(folder: Path) -> tuple[float, float]:
+        names = sorted(path.name for path in folder.iterdir())
+        with fetch_pool() as pool:
+            wall, cpu = time.perf_counter(), time.process_time()
+            prepared = sum(1 for _ in prepare_creatives(names, lambda name: (folder / name).read_bytes(),
+                                                         TrainingSettings.image_size, pool=pool))
+            return (time.perf_counter() - wall) / prepared * 1e6, (time.process_time() - cpu) / prepared * 1e6
+
+    per_creative(folders["icons"] / "creatives")
+    load_before = os.getloadavg()
+    runs = [(world, per_creative(folders[world] / "creatives")) for world in run_order(rounds)]
+    mean = {world: [round(sum(run[index] for name, run in runs if name == world) / rounds, 1) for index in (0, 1)]
+            for world in WORLDS}
+    return {
+        "runs": [{"world": world, "wall_us": round(wall, 1), "cpu_us": round(cpu, 1)} for world, (wall, cpu) in runs],
+        **{world: {"wall_us": mean[world][0], "cpu_us": mean[world][1]} for world in WORLDS},
+        "ratio_wall": round(mean["banners"][0] / mean["icons"][0], 2),
+        "ratio_cpu": round(mean["banners"][1] / mean["icons"][1], 2),
+        "load_before": [round(x, 2) for x in load_before], "load_after": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--impressions", type=int, default=30_000)
@@ -260,6 +294,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--generate-only", action="store_true", help="generate both worlds and stop")
     parser.add_argument("--rounds", type=int, default=1,
                         help="run the pair this many times, in the order icons, banners, banners, icons, ...")
+    parser.add_argument("--prepare", action="store_true",
+                        help="time ingestion's creative preparation per creative in both worlds instead")
     parser.add_argument("--fetch", type=int, default=0, help="measure fetching this many creatives instead")
     parser.add_argument("--latency-ms", type=float, default=30.0, help="the emulator's latency for --fetch")
     parser.add_argument("--workers", type=int, default=32, help="fetches in flight for --fetch")
@@ -284,6 +320,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     folders = {world: generate_world(Path(args.data), world, args.impressions, args.ads) for world in WORLDS}
     if args.generate_only:
+        return 0
+    if args.prepare:
+        result = measure_prepare(folders, max(args.rounds, 2))
+        (out / f"creatives_prepare_{args.impressions}.json").write_text(json.dumps(result, indent=2) + "\n")
+        print(json.dumps(result, indent=2))
         return 0
     results: dict = {"impressions": args.impressions, "ads": args.ads,
                      "creatives": len(list((folders["icons"] / "creatives").iterdir())),
